@@ -1,0 +1,3 @@
+//! ctibridge: links an Asterisk PBX (AMI) to operator panels over WebSocket.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
