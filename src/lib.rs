@@ -4,3 +4,7 @@
 
 pub mod ami;
 pub mod limits;
+pub mod json;
+pub mod packets;
+pub mod cli;
+pub mod commands;
