@@ -32,7 +32,11 @@ fn corpus() -> Vec<u8> {
     while all.len() < TARGET_BYTES {
         all.extend_from_slice(&one);
     }
-    println!("corpus: {} files, {:.1} MB", files.len(), all.len() as f64 / 1e6);
+    println!(
+        "corpus: {} files, {:.1} MB",
+        files.len(),
+        all.len() as f64 / 1e6
+    );
     all
 }
 

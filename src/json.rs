@@ -45,7 +45,10 @@ mod tests {
     #[test]
     fn quotes_backslashes_and_controls_are_escaped() {
         assert_eq!(esc(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(esc("l1\r\nl2\t\u{0}\u{1f}\u{7f}"), r#""l1\r\nl2\t\u0000\u001f\u007f""#);
+        assert_eq!(
+            esc("l1\r\nl2\t\u{0}\u{1f}\u{7f}"),
+            r#""l1\r\nl2\t\u0000\u001f\u007f""#
+        );
     }
 
     #[test]

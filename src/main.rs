@@ -12,7 +12,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(command) => ctibridge::commands::execute(command),
         None => {
-            eprintln!("ctibridge: say what to do: run, check-config, replay or record (see --help)");
+            eprintln!(
+                "ctibridge: say what to do: run, check-config, replay or record (see --help)"
+            );
             ExitCode::from(2)
         }
     }

@@ -84,20 +84,44 @@ mod tests {
         assert_eq!(n, 4);
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines[0], r#"{"kind":"banner","fields":[["Banner","Asterisk Call Manager/11.0.0"]]}"#);
-        assert_eq!(lines[1], r#"{"kind":"action","fields":[["Action","Ping"]]}"#);
-        assert_eq!(lines[2], r#"{"kind":"event","fields":[["Event","X"],["K","\"q\"�"],["K","2"]]}"#);
-        assert_eq!(lines[3], r#"{"kind":"response","fields":[["Response","Success"]]}"#);
+        assert_eq!(
+            lines[0],
+            r#"{"kind":"banner","fields":[["Banner","Asterisk Call Manager/11.0.0"]]}"#
+        );
+        assert_eq!(
+            lines[1],
+            r#"{"kind":"action","fields":[["Action","Ping"]]}"#
+        );
+        assert_eq!(
+            lines[2],
+            r#"{"kind":"event","fields":[["Event","X"],["K","\"q\"�"],["K","2"]]}"#
+        );
+        assert_eq!(
+            lines[3],
+            r#"{"kind":"response","fields":[["Response","Success"]]}"#
+        );
         assert!(warn.is_empty());
     }
 
     #[test]
     fn skipped_packets_are_warned_about() {
-        let limits = Limits { buffer: 1024, max_line: 100, max_fields: 2 };
+        let limits = Limits {
+            buffer: 1024,
+            max_line: 100,
+            max_fields: 2,
+        };
         let mut out = Vec::new();
         let mut warn = Vec::new();
-        let n = write_packets(b"Event: A\nB: 1\nC: 2\n\nEvent: D\n\n", limits, &mut out, &mut warn).unwrap();
+        let n = write_packets(
+            b"Event: A\nB: 1\nC: 2\n\nEvent: D\n\n",
+            limits,
+            &mut out,
+            &mut warn,
+        )
+        .unwrap();
         assert_eq!(n, 1);
-        assert!(String::from_utf8(warn).unwrap().contains("more fields than the field limit"));
+        assert!(String::from_utf8(warn)
+            .unwrap()
+            .contains("more fields than the field limit"));
     }
 }

@@ -1,0 +1,6 @@
+//! The local HTTP endpoint: /health and /metrics for probes and scrapers.
+
+pub mod health;
+pub mod server;
+
+pub use health::{Health, Source};
