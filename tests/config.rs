@@ -34,22 +34,15 @@ fn the_demo_replays_the_bundled_recording_in_a_loop_for_three_users() {
         ]
     );
     assert_eq!(c.user_by_token("demo-1002").unwrap().line, "1002");
-    // The short demo tokens are warned about, nothing else.
-    for w in &warnings {
-        assert!(
-            matches!(
-                w,
-                Warning::ShortToken { .. } | Warning::ReadableByOthers { .. }
-            ),
-            "{w}"
-        );
-    }
+    // The short demo tokens are warned about, nothing else (the demo holds
+    // no secret, so a world-readable file is fine).
+    let shown: Vec<String> = warnings.iter().map(|w| w.to_string()).collect();
     assert_eq!(
-        warnings
-            .iter()
-            .filter(|w| matches!(w, Warning::ShortToken { .. }))
-            .count(),
-        3
+        shown,
+        [
+            "3 tokens (users[0].token first) are shorter than 16 characters: \
+          fine for a replay, refused against a live PBX"
+        ]
     );
 }
 

@@ -286,6 +286,7 @@ pub(super) fn build(raw: Raw, base: &Path) -> Result<(Config, Warnings), ConfigE
     if let Some(users) = raw.users {
         c.users = users;
     }
+    let mut short: Option<(KeyPath, usize)> = None;
     for (i, u) in c.users.iter().enumerate() {
         if let Some(first) = c.users[..i]
             .iter()
@@ -303,10 +304,14 @@ pub(super) fn build(raw: Raw, base: &Path) -> Result<(Config, Warnings), ConfigE
                     min: TOKEN_MIN_LIVE,
                 });
             }
-            let _ = warnings.push(Warning::ShortToken {
-                key: user_key(i, "token"),
-            });
+            match &mut short {
+                Some((_, count)) => *count += 1,
+                None => short = Some((user_key(i, "token"), 1)),
+            }
         }
+    }
+    if let Some((first, count)) = short {
+        let _ = warnings.push(Warning::ShortTokens { first, count });
     }
     if c.users.is_empty() {
         let _ = warnings.push(Warning::NoUsers);

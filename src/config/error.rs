@@ -268,16 +268,19 @@ impl std::error::Error for ConfigError {
 /// [`crate::config::load`] logs each one with `log::warn!`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Warning {
-    /// The file can be read by every local user, and it holds the AMI secret.
+    /// The file can be read by every local user, and it holds the AMI
+    /// secret (not reported for a config without one, like the demo).
     ReadableByOthers {
         /// The config file.
         path: std::path::PathBuf,
     },
-    /// A short token, accepted because the config replays a file
+    /// Short tokens, accepted because the config replays a file
     /// (`filePath`) and cannot place real calls.
-    ShortToken {
-        /// The token key.
-        key: KeyPath,
+    ShortTokens {
+        /// The first short token's key.
+        first: KeyPath,
+        /// How many tokens are short.
+        count: usize,
     },
     /// No users: nobody can sign in over WebSocket.
     NoUsers,
@@ -301,14 +304,21 @@ impl fmt::Display for Warning {
                  chmod 640 it (owner root, group of the service)",
                 path.display()
             ),
-            Warning::ShortToken { key } => write!(
-                f,
-                "{key} is shorter than {} characters: fine for a replay, refused against a live PBX",
-                super::TOKEN_MIN_LIVE
-            ),
-            Warning::NoUsers => {
-                f.write_str("no users: nobody can sign in over WebSocket (add entries to \"users\")")
+            Warning::ShortTokens { first, count } => {
+                if *count == 1 {
+                    write!(f, "{first} is")?;
+                } else {
+                    write!(f, "{count} tokens ({first} first) are")?;
+                }
+                write!(
+                    f,
+                    " shorter than {} characters: fine for a replay, refused against a live PBX",
+                    super::TOKEN_MIN_LIVE
+                )
             }
+            Warning::NoUsers => f.write_str(
+                "no users: nobody can sign in over WebSocket (add entries to \"users\")",
+            ),
             Warning::Ignored { key } => write!(
                 f,
                 "{key} is a setting of the old .NET service that ctibridge does not use: ignored"

@@ -513,7 +513,8 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// Refuses a file larger than [`limits::CONFIG_MAX_BYTES`] before reading
 /// it. Relative paths in the config (`filePath`, `tlsCert`, `tlsKey`) are
 /// taken from the config file's folder, and the files they name must exist.
-/// Warns when the file is readable by every local user.
+/// Warns when the file is readable by every local user and holds the AMI
+/// secret.
 pub fn load_with_warnings(path: &Path) -> Result<(Config, Warnings), ConfigError> {
     let read_err = |error| ConfigError::Read {
         path: path.display().to_string(),
@@ -528,7 +529,7 @@ pub fn load_with_warnings(path: &Path) -> Result<(Config, Warnings), ConfigError
     let (config, mut warnings) = parse(&bytes, base)?;
     check_files(&config)?;
     if let Ok(meta) = std::fs::metadata(path) {
-        if readable_by_others(&meta) {
+        if readable_by_others(&meta) && !config.ami.secret.is_empty() {
             // Put it first: it is about the file, before any key.
             let w = Warning::ReadableByOthers {
                 path: path.to_path_buf(),

@@ -815,9 +815,24 @@ mod users {
             user("1", "demo-1")
         ));
         assert_eq!(c.users.len(), 1);
-        assert!(w.contains(&Warning::ShortToken {
-            key: KeyPath::key("users[0].token")
-        }));
+        assert_eq!(
+            w.as_slice(),
+            &[Warning::ShortTokens {
+                first: KeyPath::key("users[0].token"),
+                count: 1
+            }]
+        );
+        let (_, w) = ok(&format!(
+            r#"{{"filePath": "demo.ami", "users": [{}, {}, {}]}}"#,
+            user("1", TOKEN),
+            user("2", "demo-2"),
+            user("3", "demo-3")
+        ));
+        assert_eq!(
+            w[0].to_string(),
+            "2 tokens (users[1].token first) are shorter than 16 characters: \
+             fine for a replay, refused against a live PBX"
+        );
     }
 
     #[test]
@@ -1027,6 +1042,22 @@ mod files {
 
         chmod(&t.0, 0o640);
         assert!(!readable_by_others(&fs::metadata(&t.0).unwrap()));
+        let (_, w) = load_with_warnings(&t.0).unwrap();
+        assert!(!w
+            .iter()
+            .any(|w| matches!(w, Warning::ReadableByOthers { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_readable_config_without_a_secret_is_not_warned_about() {
+        let rec = Temp::new("public.ami", b"");
+        let name = rec.0.file_name().unwrap().to_str().unwrap();
+        let t = Temp::new(
+            "public.json",
+            format!(r#"{{"filePath": "{name}"}}"#).as_bytes(),
+        );
+        chmod(&t.0, 0o644);
         let (_, w) = load_with_warnings(&t.0).unwrap();
         assert!(!w
             .iter()
