@@ -22,6 +22,7 @@
 //! - [`http`]: the local /health and /metrics endpoint.
 //! - [`json`]: JSON string escaping shared by every writer.
 //! - [`packets`]: `replay --packets`, a recording's packets as JSON lines.
+//! - [`config`]: the JSON config file, checked key by key.
 //! - [`cli`], [`commands`]: the command line and what each subcommand does.
 //! - [`limits`]: every capacity, with what happens at the limit.
 //!
@@ -34,6 +35,7 @@
 pub mod ami;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod http;
 pub mod json;
 pub mod limits;

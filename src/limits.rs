@@ -53,3 +53,84 @@ pub const HTTP_MAX_HEADERS: usize = 24;
 /// **At the limit:** the connection is closed without an answer and counted
 /// as `http.refused`, so a slow client cannot hold a slot.
 pub const HTTP_HEADER_TIMEOUT_S: u64 = 5;
+
+// ---- Config: capacities a deployment may tune, and the config file itself ----
+
+/// Largest config file read, in bytes.
+///
+/// **At the limit:** the file is refused before it is parsed, with a message
+/// giving the size; nothing starts.
+pub const CONFIG_MAX_BYTES: usize = 64 * 1024;
+
+/// Deepest nesting of objects and arrays in the config file.
+///
+/// **At the limit:** the file is refused with the line and column of the
+/// first bracket too deep; nothing starts.
+pub const CONFIG_MAX_DEPTH: usize = 16;
+
+/// Most users (`users`, one token each) in a config.
+///
+/// **At the limit:** the config is refused with a message naming `users`;
+/// nothing starts.
+pub const MAX_USERS: usize = 256;
+
+/// Most `dialPatterns` per user.
+///
+/// **At the limit:** the config is refused naming the user's `dialPatterns`.
+pub const MAX_DIAL_PATTERNS: usize = 8;
+
+/// Most AMI keys in `packetInfoConfig`.
+///
+/// **At the limit:** the config is refused naming `packetInfoConfig`.
+pub const MAX_PACKET_INFO_KEYS: usize = 16;
+
+/// Default number of live channels tracked (`maxChannels`).
+///
+/// **At the limit:** a new channel is not tracked (its events are counted as
+/// `calls.untracked` on /health and logged once per burst); calls already
+/// tracked go on normally.
+pub const CHANNELS: usize = 1024;
+
+/// Largest `maxChannels` a config may ask for.
+pub const CHANNELS_MAX: usize = 8192;
+
+/// Smallest `maxChannels` a config may ask for.
+pub const CHANNELS_MIN: usize = 16;
+
+/// Default number of WebSocket clients served at once (`maxClients`).
+///
+/// **At the limit:** a new connection is refused at once and counted as
+/// `ws.refused`; connected clients carry on.
+pub const CLIENTS: usize = 256;
+
+/// Largest `maxClients` a config may ask for.
+pub const CLIENTS_MAX: usize = 4096;
+
+/// Default events queued per WebSocket client (`clientQueue`).
+///
+/// **At the limit:** the client is too slow to keep up; it is disconnected
+/// with a clear close code and counted as `ws.lagged`, and every other client
+/// carries on.
+pub const CLIENT_QUEUE: usize = 256;
+
+/// Largest `clientQueue` a config may ask for.
+pub const CLIENT_QUEUE_MAX: usize = 4096;
+
+/// Smallest `clientQueue` a config may ask for (one call's life is about
+/// five events).
+pub const CLIENT_QUEUE_MIN: usize = 16;
+
+/// Smallest `amiMaxLine` a config may ask for.
+pub const AMI_MAX_LINE_MIN: usize = 256;
+
+/// Smallest `amiMaxFields` a config may ask for.
+pub const AMI_MAX_FIELDS_MIN: usize = 16;
+
+/// Default `originateRatePerMinute`: calls one user may start per minute.
+///
+/// **At the limit:** the `call` command is answered with an error result
+/// (`code` `rate_limited`) and counted; the user's other commands still work.
+pub const ORIGINATE_RATE_PER_MINUTE: u32 = 10;
+
+/// Largest `originateRatePerMinute` a config may ask for.
+pub const ORIGINATE_RATE_PER_MINUTE_MAX: u32 = 600;
