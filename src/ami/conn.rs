@@ -287,7 +287,8 @@ pub struct Core<W> {
     pending: PendingTable<Waiter<W>>,
     out: Vec<u8>,
     next_ping: Option<Instant>,
-    ping_outstanding: bool,
+    /// Our keepalive Ping waiting for its answer.
+    ping_seq: Option<u64>,
     resync_open: bool,
     healthy: bool,
     version: heapless::String<64>,
@@ -306,7 +307,7 @@ impl<W> Core<W> {
             pending: PendingTable::new(prefix),
             out: Vec::new(),
             next_ping: None,
-            ping_outstanding: false,
+            ping_seq: None,
             resync_open: false,
             healthy: false,
             version: heapless::String::new(),
@@ -364,7 +365,7 @@ impl<W> Core<W> {
     /// When the core next needs [`Core::on_timer`].
     pub fn next_deadline(&self) -> Option<Instant> {
         let ping = match self.phase {
-            Phase::Ready if !self.ping_outstanding => self.next_ping,
+            Phase::Ready if self.ping_seq.is_none() => self.next_ping,
             _ => None,
         };
         [self.banner_deadline, self.pending.next_deadline(), ping]
@@ -379,7 +380,7 @@ impl<W> Core<W> {
         self.banner_deadline = Some(now + self.cfg.action_timeout);
         self.out.clear();
         self.next_ping = None;
-        self.ping_outstanding = false;
+        self.ping_seq = None;
         self.resync_open = false;
         self.healthy = false;
         self.version.clear();
@@ -410,7 +411,7 @@ impl<W> Core<W> {
         self.phase = Phase::Idle;
         self.banner_deadline = None;
         self.next_ping = None;
-        self.ping_outstanding = false;
+        self.ping_seq = None;
         self.out.clear();
         core::mem::replace(&mut self.healthy, false)
     }
@@ -437,7 +438,7 @@ impl<W> Core<W> {
         }
         let timeout = self.cfg.action_timeout + action.extra_wait();
         match self.send(now, action, timeout, true, Waiter::Caller(waiter)) {
-            Ok(()) => Ok(()),
+            Ok(_) => Ok(()),
             Err((e, Waiter::Caller(w))) => {
                 if e == ActionError::TooManyPending {
                     self.refused += 1;
@@ -456,7 +457,7 @@ impl<W> Core<W> {
         timeout: Duration,
         collect_items: bool,
         waiter: Waiter<W>,
-    ) -> Result<(), (ActionError, Waiter<W>)> {
+    ) -> Result<u64, (ActionError, Waiter<W>)> {
         let seq = self
             .pending
             .insert(now, timeout, action.expect(), collect_items, waiter)?;
@@ -465,7 +466,7 @@ impl<W> Core<W> {
             let w = self.pending.cancel(seq).expect("just inserted");
             return Err((ActionError::Invalid(e), w));
         }
-        Ok(())
+        Ok(seq)
     }
 
     /// Sends one of our own actions; a full table (impossible with the
@@ -476,10 +477,18 @@ impl<W> Core<W> {
         action: &Action,
         collect_items: bool,
         w: Waiter<W>,
-    ) -> Result<(), ActionError> {
+    ) -> Result<u64, ActionError> {
         let t = self.cfg.action_timeout;
         self.send(now, action, t, collect_items, w)
             .map_err(|(e, _)| e)
+    }
+
+    /// Bytes arrived: the connection is alive even if the answer to our Ping
+    /// is queued behind a burst of events, so its deadline moves on.
+    pub fn on_bytes(&mut self, now: Instant) {
+        if let Some(seq) = self.ping_seq {
+            self.pending.postpone(seq, now + self.cfg.action_timeout);
+        }
     }
 
     /// Sends `Logoff` if logged in (returns true), so the connection can end
@@ -607,7 +616,7 @@ impl<W> Core<W> {
             },
             Waiter::Ping => {
                 self.healthy = true;
-                self.ping_outstanding = false;
+                self.ping_seq = None;
                 self.next_ping = Some(now + self.cfg.ping_interval);
             }
             Waiter::ResyncChannels => {
@@ -657,14 +666,11 @@ impl<W> Core<W> {
             }
         }
         if self.phase == Phase::Ready
-            && !self.ping_outstanding
+            && self.ping_seq.is_none()
             && self.next_ping.is_some_and(|t| t <= now)
         {
-            if self
-                .send_own(now, &Action::ping(), true, Waiter::Ping)
-                .is_ok()
-            {
-                self.ping_outstanding = true;
+            if let Ok(seq) = self.send_own(now, &Action::ping(), true, Waiter::Ping) {
+                self.ping_seq = Some(seq);
             } else {
                 self.next_ping = Some(now + self.cfg.ping_interval);
             }
@@ -963,6 +969,23 @@ mod tests {
         c.on_timer(t41, &mut eff);
         let mut eff = Effects::default();
         c.on_timer(t41 + Duration::from_secs(5), &mut eff);
+        assert_eq!(eff.close, Some(End::KeepaliveTimeout));
+    }
+
+    #[test]
+    fn incoming_bytes_keep_a_slow_pong_alive() {
+        let now = Instant::now();
+        let mut c = logged_in_core(now);
+        let t20 = now + Duration::from_secs(20);
+        let mut eff = Effects::default();
+        c.on_timer(t20, &mut eff);
+        assert!(take_out(&mut c).contains("Action: Ping"));
+        // Events keep arriving 4 s later: the ping may wait 5 s from then.
+        c.on_bytes(t20 + Duration::from_secs(4));
+        let mut eff = Effects::default();
+        c.on_timer(t20 + Duration::from_secs(6), &mut eff);
+        assert_eq!(eff.close, None);
+        c.on_timer(t20 + Duration::from_secs(9), &mut eff);
         assert_eq!(eff.close, Some(End::KeepaliveTimeout));
     }
 

@@ -181,6 +181,13 @@ impl<W> PendingTable<W> {
         self.entries.iter().map(|e| e.deadline).min()
     }
 
+    /// Moves the deadline of action `seq` to `deadline` if that is later.
+    pub fn postpone(&mut self, seq: u64, deadline: Instant) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.seq == seq) {
+            e.deadline = e.deadline.max(deadline);
+        }
+    }
+
     /// Removes one action whose deadline is at or before `now` and returns
     /// its waiter; call until `None`.
     pub fn expire(&mut self, now: Instant) -> Option<W> {

@@ -506,6 +506,7 @@ fn apply<S: AmiSink>(
                 Change::Connected { version } => {
                     st.connected = true;
                     st.version = version.clone();
+                    st.banner = bounded(handle.shared.core.borrow().banner());
                     st.connected_since = Some(SystemTime::now());
                 }
                 Change::Disconnected { .. } => {
@@ -593,6 +594,7 @@ pub(crate) async fn drive<S: AmiSink>(
                         return End::TapFailed(text(&e.to_string()));
                     }
                 }
+                shared.core.borrow_mut().on_bytes(now);
                 let mut rest = &rbuf[..n];
                 while !rest.is_empty() {
                     let took = dec.feed(rest);
