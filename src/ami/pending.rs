@@ -49,8 +49,8 @@ pub enum Routed<W> {
     /// Not an answer to anything we sent: an ordinary event (or a response
     /// without our ActionID). Events go to the sink.
     NotOurs,
-    /// A response carrying one of our ActionIDs whose action is no longer
-    /// waiting (it timed out or its connection ended).
+    /// A response or event carrying one of our ActionIDs whose action is no
+    /// longer waiting (it timed out or its connection ended): dropped.
     Late,
     /// Taken by a waiting action (response stored, item collected).
     Taken,
@@ -214,15 +214,10 @@ impl<W> PendingTable<W> {
             return Routed::NotOurs;
         };
         let Some(i) = self.entries.iter().position(|e| e.seq == seq) else {
-            return match packet.kind() {
-                Kind::Response(_) => {
-                    self.late += 1;
-                    Routed::Late
-                }
-                // An event with an old ActionID (an OriginateResponse after a
-                // reconnect) is still an event.
-                _ => Routed::NotOurs,
-            };
+            // The answer, list item or OriginateResponse of an action that
+            // timed out or belonged to an earlier connection: nobody waits.
+            self.late += 1;
+            return Routed::Late;
         };
         match packet.kind() {
             Kind::Response(status) => self.on_response(i, status, packet),
@@ -422,9 +417,17 @@ mod tests {
         assert_eq!(t.next_deadline(), Some(now + T));
         assert_eq!(t.expire(now + T - Duration::from_millis(1)), None);
         assert_eq!(t.expire(now + T), Some(1));
-        let r = route_all(&mut t, now, "Response: Success\nActionID: p-1\n\n");
+        let r = route_all(
+            &mut t,
+            now,
+            "Response: Success\nActionID: p-1\n\nEvent: QueueMember\nActionID: p-1\n\n",
+        );
         assert!(matches!(r[0], Routed::Late));
-        assert_eq!(t.late_answers(), 1);
+        assert!(
+            matches!(r[1], Routed::Late),
+            "a late list item is dropped too"
+        );
+        assert_eq!(t.late_answers(), 2);
     }
 
     #[test]

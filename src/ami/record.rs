@@ -10,7 +10,6 @@
 
 use super::action::bounded;
 use super::codec::Decoder;
-use super::conn::End;
 use super::message::Packet;
 use super::session::{self, AmiSink, SessionChange, SessionHandle, SessionOptions, Stop};
 use async_io::Timer;
@@ -172,7 +171,6 @@ pub async fn record_to<W: Write>(
         opts.user
     );
     let mut dec = Decoder::new(opts.limits);
-    handle.configure(opts, false);
     handle.connection_started(Instant::now());
     let mut redactor = Redactor::new(opts.secret.expose());
     let mut bytes = 0u64;
@@ -208,9 +206,6 @@ pub async fn record_to<W: Write>(
     }
     if !watch.logged_in {
         return Err(RecordError::NotLoggedIn(end.to_string()));
-    }
-    if let End::TapFailed(e) = &end {
-        return Err(RecordError::Write(io::Error::other(e.to_string())));
     }
     let packets = dec.stats().packets;
     log::info!("recorded {bytes} bytes, {packets} packets ({end})");
