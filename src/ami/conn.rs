@@ -121,6 +121,11 @@ impl fmt::Display for End {
             End::NoBanner => {
                 f.write_str("no 'Asterisk Call Manager' greeting: is this the AMI port?")
             }
+            End::LoginRefused(m) if m.contains("Already In Use") => write!(
+                f,
+                "login refused ({m}): another program is logged in as this user and \
+                 manager.conf has allowmultiplelogin = no; give the bridge its own user"
+            ),
             End::LoginRefused(m) => write!(
                 f,
                 "login refused ({m}): wrong user name or secret, or this address is not \
@@ -844,6 +849,14 @@ mod tests {
         let mut eff = Effects::default();
         c.connection_ended(effs[0].close.as_ref().unwrap(), &mut eff);
         assert!(eff.changes.is_empty(), "never connected: no Disconnected");
+    }
+
+    #[test]
+    fn login_already_in_use_points_at_allowmultiplelogin() {
+        let e = End::LoginRefused("Login Already In Use".into()).to_string();
+        assert!(e.contains("allowmultiplelogin"), "{e}");
+        let e = End::LoginRefused("Authentication failed".into()).to_string();
+        assert!(e.contains("permit/deny"), "{e}");
     }
 
     #[test]

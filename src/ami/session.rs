@@ -72,7 +72,8 @@ pub struct SessionOptions {
     pub connect_timeout: Duration,
     /// Time between keepalive pings (default 20 s).
     pub ping_interval: Duration,
-    /// Time allowed for each answer: banner, login, ping, actions (default 5 s).
+    /// Time allowed for each answer: banner, login, ping, actions (default
+    /// 5 s). Keep it above 1 s: Asterisk waits 1 s before refusing a login.
     pub action_timeout: Duration,
     /// Codec limits (read buffer, line, fields).
     pub limits: Limits,
@@ -461,6 +462,11 @@ fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, End> {
 /// Opens the TCP connection (first address that answers).
 pub(crate) async fn connect(opts: &SessionOptions) -> Result<Async<TcpStream>, End> {
     let mut last = End::ConnectFailed(text("no address"));
+    log::debug!(
+        "connecting to the Asterisk manager at {}:{}",
+        opts.host,
+        opts.port
+    );
     for addr in resolve(&opts.host, opts.port)? {
         let attempt = async { Some(Async::<TcpStream>::connect(addr).await) }.or(async {
             Timer::after(opts.connect_timeout).await;
