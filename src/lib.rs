@@ -1,6 +1,40 @@
-//! ctibridge: links an Asterisk PBX (AMI) to operator panels over WebSocket.
+//! ctibridge links an Asterisk PBX to the people who answer its phones.
+//!
+//! It logs in to the Asterisk Manager Interface (AMI), keeps every live
+//! channel in a fixed-capacity table, turns raw events into a call model and
+//! pushes that model over WebSocket to operator panels and CRM connectors.
+//!
+//! # How data flows
+//!
+//! ```text
+//!  AMI bytes ──▶ ami::codec ──▶ ami::message::Packet ──▶ calls (tracker)
+//!  (socket or        (fixed buffer,       (borrowed view)        │
+//!   recording)        bounded)                                   ▼
+//!                                                       call-model events
+//!                                                                │
+//!  operators ◀── WebSocket clients ◀── fan-out (per line, bounded queues)
+//!       │
+//!       └── commands ──▶ validation ──▶ AMI actions ──▶ PBX
+//! ```
+//!
+//! - [`ami`]: the AMI codec, packets, and (in later modules) actions and the
+//!   live session.
+//! - [`http`]: the local /health and /metrics endpoint.
+//! - [`json`]: JSON string escaping shared by every writer.
+//! - [`packets`]: `replay --packets`, a recording's packets as JSON lines.
+//! - [`cli`], [`commands`]: the command line and what each subcommand does.
+//! - [`limits`]: every capacity, with what happens at the limit.
+//!
+//! Everything runs on one thread: an `async-executor` `LocalExecutor` with
+//! `async-net` sockets. Memory is bounded: every buffer, table and queue has a
+//! named capacity.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod ami;
+pub mod cli;
+pub mod commands;
+pub mod http;
+pub mod json;
 pub mod limits;
+pub mod packets;

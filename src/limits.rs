@@ -83,3 +83,26 @@ pub const AMI_ERROR_MESSAGE_MAX: usize = 200;
 ///
 /// **At the limit:** the text is cut at a character boundary.
 pub const AMI_STATUS_TEXT_MAX: usize = 200;
+
+/// Most health/metrics HTTP connections served at once.
+///
+/// **At the limit:** a new connection is closed at once and counted as
+/// `http.refused`; the ones in progress finish normally.
+pub const HTTP_MAX_CONNECTIONS: usize = 8;
+
+/// Largest HTTP request head accepted by the health endpoint, in bytes.
+///
+/// **At the limit:** the request gets `431` and the connection closes;
+/// counted as `http.refused`.
+pub const HTTP_MAX_REQUEST: usize = 2048;
+
+/// Most headers parsed in one HTTP request.
+///
+/// **At the limit:** the request gets `431`; counted as `http.refused`.
+pub const HTTP_MAX_HEADERS: usize = 24;
+
+/// Seconds a client has to send its whole request head.
+///
+/// **At the limit:** the connection is closed without an answer and counted
+/// as `http.refused`, so a slow client cannot hold a slot.
+pub const HTTP_HEADER_TIMEOUT_S: u64 = 5;
