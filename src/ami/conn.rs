@@ -295,6 +295,8 @@ pub struct Core<W> {
     /// Our keepalive Ping waiting for its answer.
     ping_seq: Option<u64>,
     resync_open: bool,
+    /// `CoreShowChannel` items passed on during the open resync.
+    resync_items: u32,
     healthy: bool,
     version: heapless::String<64>,
     banner: StatusText,
@@ -314,6 +316,7 @@ impl<W> Core<W> {
             next_ping: None,
             ping_seq: None,
             resync_open: false,
+            resync_items: 0,
             healthy: false,
             version: heapless::String::new(),
             banner: StatusText::new(),
@@ -387,6 +390,7 @@ impl<W> Core<W> {
         self.next_ping = None;
         self.ping_seq = None;
         self.resync_open = false;
+        self.resync_items = 0;
         self.healthy = false;
         self.version.clear();
         self.banner.clear();
@@ -406,7 +410,7 @@ impl<W> Core<W> {
         if self.resync_open {
             self.resync_open = false;
             eff.change(Change::ResyncFinished {
-                channels: 0,
+                channels: self.resync_items,
                 error: Some(reason.clone()),
             });
         }
@@ -577,7 +581,12 @@ impl<W> Core<W> {
                 _ => {}
             },
             Routed::Late | Routed::Taken => {}
-            Routed::ListItem => eff.forward = true,
+            Routed::ListItem => {
+                if self.resync_open && packet.event() == Some("CoreShowChannel") {
+                    self.resync_items += 1;
+                }
+                eff.forward = true;
+            }
             Routed::Done {
                 waiter,
                 result,
@@ -662,7 +671,7 @@ impl<W> Core<W> {
                 Waiter::ResyncChannels => {
                     self.resync_open = false;
                     eff.change(Change::ResyncFinished {
-                        channels: 0,
+                        channels: self.resync_items,
                         error: Some(bounded("CoreShowChannels: Asterisk did not answer in time")),
                     });
                 }
@@ -956,6 +965,30 @@ mod tests {
         assert!(matches!(
             eff.done.as_slice(),
             [(9, Err(ActionError::ConnectionLost))]
+        ));
+    }
+
+    #[test]
+    fn resync_cut_short_still_counts_the_channels_passed_on() {
+        let now = Instant::now();
+        let mut c = logged_in_core(now);
+        feed(
+            &mut c,
+            now,
+            "Response: Success\r\nActionID: t-3\r\nEventList: start\r\n\r\n\
+             Event: CoreShowChannel\r\nActionID: t-3\r\nChannel: PJSIP/1000-00000000\r\n\r\n",
+        );
+        let mut eff = Effects::default();
+        c.connection_ended(&End::Closed, &mut eff);
+        assert!(matches!(
+            eff.changes.as_slice(),
+            [
+                Change::ResyncFinished {
+                    channels: 1,
+                    error: Some(_)
+                },
+                Change::Disconnected { .. }
+            ]
         ));
     }
 
