@@ -31,8 +31,11 @@
 //!    Every `ResyncStarted` gets its `ResyncFinished` before this.
 //!
 //! A login that fails produces no call at all (it shows in
-//! [`SessionStatus`] and the log). Responses are never passed to the sink;
-//! events carrying the ActionID of a caller's list action go to that caller.
+//! [`SessionStatus`] and the log). Responses are never passed to the sink.
+//! Events carrying the ActionID of a caller's action (list items, an
+//! `OriginateResponse`) go to that caller only; when nobody waits for them
+//! any more (timed out, earlier connection) they are dropped and counted as
+//! late answers.
 
 use super::action::{bounded, Action, ActionError, Reply};
 use super::codec::{self, Decoder, Item, Limits};
@@ -753,11 +756,17 @@ impl<S: AmiSink> AmiSink for Watch<'_, S> {
     fn session(&mut self, change: SessionChange<'_>) {
         match change {
             SessionChange::Connected { version } => self.notice.connected(self.opts, version),
-            SessionChange::ResyncFinished { error: Some(e), .. } => log::warn!(
-                "channel resync incomplete ({e}); if Asterisk said 'Permission denied', add \
-                 'reporting' to the write= line of the AMI user in manager.conf. Calls already \
-                 up when the bridge connected are not shown until their next event"
-            ),
+            SessionChange::ResyncFinished { error: Some(e), .. } => {
+                if e.contains("Permission denied") {
+                    log::warn!(
+                        "channel resync refused ({e}): add 'reporting' to the write= line of \
+                         the AMI user in manager.conf. Calls already up when the bridge \
+                         connected are not shown until their next event"
+                    );
+                } else {
+                    log::warn!("channel resync incomplete: {e}");
+                }
+            }
             _ => {}
         }
         self.inner.session(change)
