@@ -31,6 +31,59 @@ pub const AMI_MAX_FIELDS: usize = 128;
 /// Largest `amiMaxFields` a config may ask for.
 pub const AMI_MAX_FIELDS_MAX: usize = 4096;
 
+/// Longest line of an AMI action we send, in bytes, without its CRLF.
+/// Asterisk reads each action line into a 1024-byte buffer that must also
+/// hold the line's CRLF (`manager.c`, `get_input`), so 1022 is the most it
+/// accepts; a longer line makes it discard the action.
+///
+/// **At the limit:** the action is refused before it is sent, with
+/// `InvalidAction::LineTooLong`; nothing is written and the session carries on.
+pub const AMI_ACTION_MAX_LINE: usize = 1022;
+
+/// Most fields in one AMI action we send (Asterisk takes 128 lines at most).
+///
+/// **At the limit:** the action is refused before it is sent, with
+/// `InvalidAction::TooManyFields`.
+pub const AMI_ACTION_MAX_FIELDS: usize = 64;
+
+/// Most AMI actions waiting for their answer at once, the session's own
+/// (login, keepalive, resync) included.
+///
+/// **At the limit:** `SessionHandle::send` fails at once with
+/// `ActionError::TooManyPending`, counted as `actionsRefused` on /health; the
+/// actions already waiting are not disturbed.
+pub const AMI_MAX_PENDING_ACTIONS: usize = 64;
+
+/// Most bytes of actions queued for writing to Asterisk and not yet written.
+///
+/// **At the limit:** `SessionHandle::send` fails with
+/// `ActionError::TooManyPending`, counted as `actionsRefused`.
+pub const AMI_WRITE_QUEUE_BYTES: usize = 64 * 1024;
+
+/// Most items one list action (`EventList: start` ... `Complete`) collects for
+/// its caller.
+///
+/// **At the limit:** further items are dropped and counted (in the reply and
+/// as `listItemsDropped` on /health); the caller still gets the reply at the
+/// list's end.
+pub const AMI_MAX_LIST_ITEMS: usize = 2048;
+
+/// Most bytes of items one list action collects for its caller.
+///
+/// **At the limit:** as for [`AMI_MAX_LIST_ITEMS`].
+pub const AMI_MAX_LIST_BYTES: usize = 1024 * 1024;
+
+/// Longest error message kept from a refused action (`Response: Error`), in
+/// bytes.
+///
+/// **At the limit:** the message is cut at a character boundary.
+pub const AMI_ERROR_MESSAGE_MAX: usize = 200;
+
+/// Longest text kept for /health: the last error and the banner.
+///
+/// **At the limit:** the text is cut at a character boundary.
+pub const AMI_STATUS_TEXT_MAX: usize = 200;
+
 /// Most health/metrics HTTP connections served at once.
 ///
 /// **At the limit:** a new connection is closed at once and counted as

@@ -2,6 +2,8 @@
 //! decoder driver that feeds bytes in any chunking.
 #![allow(dead_code)]
 
+pub mod fake_ami;
+
 use ctibridge::ami::{Decoder, Item, Limits};
 use std::path::PathBuf;
 
