@@ -2,6 +2,9 @@
 //! decoder driver that feeds bytes in any chunking.
 #![allow(dead_code)]
 
+pub mod calls;
+pub mod invariants;
+
 use ctibridge::ami::{Decoder, Item, Limits};
 use std::path::PathBuf;
 
