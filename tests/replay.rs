@@ -528,3 +528,137 @@ fn queue_member_pause_reaches_the_member_line() {
         ]
     );
 }
+
+/// Feeds AMI bytes to an existing tracker.
+fn feed(t: &mut ctibridge::calls::Tracker, bytes: &[u8]) -> Vec<CallEvent> {
+    let mut dec = ctibridge::ami::Decoder::new(ctibridge::ami::Limits::default());
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    loop {
+        let n = dec.feed(rest);
+        rest = &rest[n..];
+        if rest.is_empty() {
+            dec.finish();
+        }
+        while let Some(item) = dec.next_item() {
+            if let ctibridge::ami::Item::Packet(p) = item {
+                t.handle(&p, &mut out);
+            }
+        }
+        if rest.is_empty() {
+            return out;
+        }
+    }
+}
+
+/// d_hold_unhold cut just before its `Event: Hold`: (talking, rest).
+fn d_split() -> (Vec<u8>, Vec<u8>) {
+    let bytes = read(&recordings_dir().join("d_hold_unhold.ami"));
+    let at = bytes
+        .windows(13)
+        .position(|w| w == b"Event: Hold\r\n")
+        .unwrap();
+    (bytes[..at].to_vec(), bytes[at..].to_vec())
+}
+
+// A bridge started while d's call was already up: after login the session
+// lists the channels (CoreShowChannel, written here from the recording's
+// state at the cut: both Up in bridge b278b75a…, 1000 running Dial, 1002
+// the dialled side, AppDial). The calls appear with their party, and the
+// rest of the recording (hold, unhold, hangup) continues them.
+#[test]
+fn resync_mid_call_shows_the_calls_and_the_stream_continues_them() {
+    let (_, rest) = d_split();
+    let mut t = ctibridge::calls::Tracker::new(TrackerOptions::default());
+    t.begin_resync();
+    let list = "Event: CoreShowChannel\r\nChannel: PJSIP/1000-00000006\r\nChannelState: 6\r\n\
+        CallerIDNum: 1000\r\nCallerIDName: Alice 1000\r\nConnectedLineNum: 1002\r\n\
+        ConnectedLineName: Bob 1002\r\nExten: 1002\r\nUniqueid: 1795422552.6\r\n\
+        Linkedid: 1795422552.6\r\nBridgeId: b278b75a-da41-4820-a9ce-ef3f776d1a0b\r\n\
+        Application: Dial\r\nApplicationData: PJSIP/1002,30,tT\r\nDuration: 00:00:04\r\n\r\n\
+        Event: CoreShowChannel\r\nChannel: PJSIP/1002-00000007\r\nChannelState: 6\r\n\
+        CallerIDNum: 1002\r\nCallerIDName: Bob 1002\r\nConnectedLineNum: 1000\r\n\
+        ConnectedLineName: Alice 1000\r\nExten: \r\nUniqueid: 1795422552.7\r\n\
+        Linkedid: 1795422552.6\r\nBridgeId: b278b75a-da41-4820-a9ce-ef3f776d1a0b\r\n\
+        Application: AppDial\r\nApplicationData: (Outgoing Line)\r\nDuration: 00:00:04\r\n\r\n\
+        Event: CoreShowChannelsComplete\r\nEventList: Complete\r\nListItems: 2\r\n\r\n";
+    let mut got = feed(&mut t, list.as_bytes());
+    assert!(got.is_empty(), "nothing before the list is complete");
+    t.end_resync(&mut got);
+    got.extend(feed(&mut t, &rest));
+    check_events(&got).unwrap();
+    let b: Vec<String> = got
+        .iter()
+        .map(|e| format!("{} {}", e.line(), brief(e)))
+        .collect();
+    assert_eq!(
+        b,
+        [
+            "1000 RingStarted 1795422552.6 outgoing 1002 'Bob 1002'",
+            "1002 RingStarted 1795422552.7 incoming 1000 'Alice 1000'",
+            "1000 CommutationStarted 1795422552.6 1002 'Bob 1002'",
+            "1002 CommutationStarted 1795422552.7 1000 'Alice 1000'",
+            "1000 PutHoldAction 1795422552.6 line",
+            "1002 PutHoldAction 1795422552.7 peer",
+            "1000 EndHoldAction 1795422552.6 line",
+            "1002 EndHoldAction 1795422552.7 peer",
+            "1002 RingFinished 1795422552.7 completed 16 answered=true",
+            "1000 RingFinished 1795422552.6 completed 16 answered=true",
+        ]
+    );
+}
+
+// The connection dropped while d's call was up, and when the bridge is back
+// the PBX lists no channel: the call ended meanwhile. Both lines get their
+// RingFinished (answered, so `completed`, cause 0: not known), and a
+// snapshot for a new client is then empty.
+#[test]
+fn resync_after_calls_ended_meanwhile_finishes_them() {
+    let (talking, _) = d_split();
+    let mut t = ctibridge::calls::Tracker::new(TrackerOptions::default());
+    let mut got = feed(&mut t, &talking);
+    let mut snap = Vec::new();
+    t.snapshot("1002", &mut snap);
+    assert_eq!(
+        snap.iter().map(brief).collect::<Vec<_>>(),
+        [
+            "RingStarted 1795422552.7 incoming 1000 'Alice 1000'",
+            "CommutationStarted 1795422552.7 1000 'Alice 1000'"
+        ]
+    );
+    t.begin_resync();
+    feed(
+        &mut t,
+        b"Event: CoreShowChannelsComplete\r\nEventList: Complete\r\nListItems: 0\r\n\r\n",
+    );
+    let before = got.len();
+    t.end_resync(&mut got);
+    check_events(&got).unwrap();
+    assert_eq!(
+        got[before..].iter().map(brief).collect::<Vec<_>>(),
+        [
+            "RingFinished 1795422552.6 completed 0 answered=true",
+            "RingFinished 1795422552.7 completed 0 answered=true"
+        ]
+    );
+    snap.clear();
+    t.snapshot("1002", &mut snap);
+    assert!(snap.is_empty());
+    assert_eq!(t.stats().channels_used, 0);
+}
+
+// Same resync while nothing changed: no event at all.
+#[test]
+fn resync_with_nothing_changed_sends_nothing() {
+    let (talking, _) = d_split();
+    let mut t = ctibridge::calls::Tracker::new(TrackerOptions::default());
+    feed(&mut t, &talking);
+    t.begin_resync();
+    let list = "Event: CoreShowChannel\r\nChannel: PJSIP/1000-00000006\r\nChannelState: 6\r\n\
+        Uniqueid: 1795422552.6\r\nBridgeId: b278b75a-da41-4820-a9ce-ef3f776d1a0b\r\n\r\n\
+        Event: CoreShowChannel\r\nChannel: PJSIP/1002-00000007\r\nChannelState: 6\r\n\
+        Uniqueid: 1795422552.7\r\nBridgeId: b278b75a-da41-4820-a9ce-ef3f776d1a0b\r\n\r\n";
+    let mut got = feed(&mut t, list.as_bytes());
+    t.end_resync(&mut got);
+    assert!(got.is_empty(), "{got:?}");
+}

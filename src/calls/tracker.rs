@@ -900,7 +900,12 @@ impl Tracker {
             }
         }
         let pc = self.chans.get(p);
-        if !pc.cnum.is_empty() {
+        if pc.local != 0 && pc.state != 6 {
+            // A Local channel not answered yet (the one a blind transfer
+            // puts in the bridge while its other half still rings): nobody
+            // to talk with yet.
+            (Number::new(), Name::new())
+        } else if !pc.cnum.is_empty() {
             (pc.cnum.clone(), pc.cname.clone())
         } else {
             let mc = self.chans.get(me);
@@ -941,7 +946,9 @@ impl Tracker {
         if k.commutated && same {
             return;
         }
-        if let Some(by @ (HoldBy::Peer | HoldBy::Park)) = k.hold {
+        // Talking with someone new ends any hold first (a retrieved park, a
+        // transfer completed while held, the line consulting a third party).
+        if let Some(by) = k.hold {
             self.chans.get_mut(slot).call.hold = None;
             self.emit(slot, EventKind::EndHoldAction { by }, out);
         }
@@ -1898,6 +1905,9 @@ mod tests {
                 "PJSIP/7006-00000002",
                 "q.4",
             )
+            + &state("q.4", 6)
+            + &state("q.2", 6)
+            + &state("q.3", 6)
             + &enter("bb", "q.4")
             + &enter("bb", "q.3")
             + &enter("ba", "q.2")
@@ -1910,6 +1920,68 @@ mod tests {
                 "7006 q.4 RingStarted incoming 7007",
                 "7006 q.4 CommutationStarted 7007",
                 "7007 q.1 CommutationStarted 7006",
+            ]
+        );
+    }
+
+    #[test]
+    fn blind_transfer_shows_the_target_only_once_it_answers() {
+        let (mut t, _) = call_talking();
+        // 1002 blind-transfers 1000 to 1006: Asterisk puts a ringing Local
+        // channel in 1000's bridge; its other half dials 1006.
+        let ami = "Event: BlindTransfer\nResult: Success\nTransfererUniqueid: 1.2\n\
+                   TransfereeUniqueid: 1.1\nExtension: 1006\n\n"
+            .to_string()
+            + "Event: BridgeLeave\nBridgeUniqueid: b1\nUniqueid: 1.2\n\n"
+            + &hangup("1.2", 16)
+            + &newchannel("Local/1006@from-internal-0002;1", "t.1", 0, "1000", "1006")
+            + &newchannel("Local/1006@from-internal-0002;2", "t.2", 4, "1000", "1006")
+            + &enter("b1", "t.1")
+            + &newchannel("PJSIP/1006-00000009", "t.3", 0, "1006", "s")
+            + &dial_begin(
+                "Local/1006@from-internal-0002;2",
+                "t.2",
+                "1000",
+                "PJSIP/1006-00000009",
+                "t.3",
+            )
+            + &state("t.3", 6)
+            + &state("t.1", 6)
+            + &state("t.2", 6)
+            + &enter("b2", "t.3")
+            + &enter("b2", "t.2");
+        let evs = feed(&mut t, &ami);
+        assert_eq!(
+            brief(&evs),
+            [
+                "1002 1.2 Transferred blind 1006",
+                "1000 1.1 Transferred blind 1006",
+                "1002 1.2 RingFinished transferred 16 true",
+                "1006 t.3 RingStarted incoming 1000",
+                "1006 t.3 CommutationStarted 1000",
+                "1000 1.1 CommutationStarted 1006",
+            ]
+        );
+    }
+
+    #[test]
+    fn consulting_a_third_party_while_holding_ends_the_hold_first() {
+        let (mut t, _) = call_talking();
+        let ami = "Event: Hold\nUniqueid: 1.2\n\n".to_string()
+            + "Event: BridgeLeave\nBridgeUniqueid: b1\nUniqueid: 1.2\n\n"
+            + &newchannel("PJSIP/1006-00000003", "1.3", 0, "1006", "s")
+            + &enter("b3", "1.3")
+            + &enter("b3", "1.2");
+        let evs = feed(&mut t, &ami);
+        assert_eq!(
+            brief(&evs),
+            [
+                "1002 1.2 PutHoldAction line",
+                "1000 1.1 PutHoldAction peer",
+                "1006 1.3 RingStarted incoming 1002",
+                "1006 1.3 CommutationStarted 1002",
+                "1002 1.2 EndHoldAction line",
+                "1002 1.2 CommutationStarted 1006",
             ]
         );
     }
