@@ -52,6 +52,83 @@ impl Default for TrackerOptions {
     }
 }
 
+/// A config value the tracker cannot take, named by its config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionsError {
+    /// `protocol` is not `PJSIP/` or `SIP/` (or another `TECH/`, at most 16
+    /// bytes, ending in `/`).
+    Protocol,
+    /// `queueExtensionFormat` is longer than 64 bytes or has no `{0}`.
+    QueueExtensionFormat,
+    /// `packetInfoConfig` names more than 8 keys, or a key longer than 32
+    /// bytes.
+    PacketInfoConfig,
+    /// `channels` is outside 16..=65536.
+    Channels,
+}
+
+impl core::fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            OptionsError::Protocol => {
+                "`protocol` must be the phones' channel technology with its slash, \
+                 such as \"PJSIP/\" or \"SIP/\""
+            }
+            OptionsError::QueueExtensionFormat => {
+                "`queueExtensionFormat` must contain {0} where the line goes, \
+                 such as \"Local/{0}@from-queue/n\" (at most 64 bytes)"
+            }
+            OptionsError::PacketInfoConfig => {
+                "`packetInfoConfig` may name at most 8 AMI keys of at most 32 bytes each"
+            }
+            OptionsError::Channels => "`channels` must be between 16 and 65536",
+        })
+    }
+}
+
+impl std::error::Error for OptionsError {}
+
+impl TrackerOptions {
+    /// Options from config values, checked: `protocol` (`PJSIP/`),
+    /// `queueExtensionFormat`, `sendRingStartedOnRingingState`,
+    /// `packetInfoConfig` keys, `channels`.
+    ///
+    /// # Errors
+    /// The first value that does not fit, as an [`OptionsError`].
+    pub fn new(
+        protocol: &str,
+        queue_extension_format: &str,
+        ring_on_ringing_state: bool,
+        info_keys: &[&str],
+        channel_capacity: usize,
+    ) -> Result<TrackerOptions, OptionsError> {
+        let protocol = protocol.trim();
+        if protocol.len() < 2 || protocol.len() > 16 || !protocol.ends_with('/') {
+            return Err(OptionsError::Protocol);
+        }
+        let format = queue_extension_format.trim();
+        if format.len() > 64 || !(format.contains("{0}") || format.contains("{line}")) {
+            return Err(OptionsError::QueueExtensionFormat);
+        }
+        let mut keys = Vec::new();
+        for k in info_keys.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
+            if k.len() > limits::INFO_KEY_MAX || keys.push(fixed(k)).is_err() {
+                return Err(OptionsError::PacketInfoConfig);
+            }
+        }
+        if !(limits::CHANNELS_MIN..=limits::CHANNELS_MAX).contains(&channel_capacity) {
+            return Err(OptionsError::Channels);
+        }
+        Ok(TrackerOptions {
+            protocol: fixed(protocol),
+            queue_extension_format: fixed(format),
+            ring_on_ringing_state,
+            info_keys: keys,
+            channel_capacity,
+        })
+    }
+}
+
 /// The tracker's figures for /health.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrackerStats {
@@ -2093,6 +2170,30 @@ mod tests {
         assert!(evs[1]
             .to_string()
             .contains(r#""info":{"Linkedid":"3.0","CRMID":"42"}"#));
+    }
+
+    #[test]
+    fn options_from_config_values_are_checked() {
+        let o = TrackerOptions::new("SIP/", "Local/{0}@q", false, &["Linkedid", " "], 64).unwrap();
+        assert_eq!(o.protocol.as_str(), "SIP/");
+        assert_eq!(o.info_keys.len(), 1);
+        assert_eq!(
+            TrackerOptions::new("PJSIP", "Local/{0}@q", true, &[], 64),
+            Err(OptionsError::Protocol)
+        );
+        assert_eq!(
+            TrackerOptions::new("PJSIP/", "Local/1000@q", true, &[], 64),
+            Err(OptionsError::QueueExtensionFormat)
+        );
+        assert_eq!(
+            TrackerOptions::new("PJSIP/", "Local/{0}@q", true, &["k"; 9], 64),
+            Err(OptionsError::PacketInfoConfig)
+        );
+        assert_eq!(
+            TrackerOptions::new("PJSIP/", "Local/{0}@q", true, &[], 1),
+            Err(OptionsError::Channels)
+        );
+        assert!(OptionsError::Channels.to_string().contains("channels"));
     }
 
     #[test]
