@@ -149,6 +149,22 @@ fn truncation_at_any_packet_keeps_what_came_before() {
                 "{} cut at {k}: not a prefix",
                 rec.name
             );
+            // A call still up at the cut (its channel's Hangup not in the
+            // prefix) has no RingFinished.
+            let hung_up: Vec<&str> = rec.packets[..k]
+                .iter()
+                .filter(|p| p.iter().any(|(key, v)| key == "Event" && v == "Hangup"))
+                .filter_map(|p| p.iter().find(|(key, _)| key == "Uniqueid"))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            for e in part.iter().filter(|e| e.name() == "RingFinished") {
+                assert!(
+                    hung_up.contains(&e.call()),
+                    "{} cut at {k}: {} finished while up",
+                    rec.name,
+                    e.call()
+                );
+            }
             last = part.len();
         }
         assert_eq!(last, full.len());
