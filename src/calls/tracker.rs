@@ -500,6 +500,14 @@ impl Tracker {
         }
     }
 
+    /// Gives up a resync whose channel list failed (an error answer to
+    /// `CoreShowChannels`): no call is finished or started; bridges are
+    /// learnt again from the next bridge events. Start a new resync when
+    /// the list can be asked again.
+    pub fn abort_resync(&mut self) {
+        self.resyncing = false;
+    }
+
     /// True between [`Tracker::begin_resync`] and [`Tracker::end_resync`].
     pub fn resyncing(&self) -> bool {
         self.resyncing
@@ -2137,6 +2145,17 @@ mod tests {
             ]
         );
         assert!(!t.resyncing());
+    }
+
+    #[test]
+    fn aborted_resync_finishes_nothing() {
+        let (mut t, _) = call_talking();
+        t.begin_resync();
+        t.abort_resync();
+        let mut evs = std::vec::Vec::new();
+        t.end_resync(&mut evs);
+        assert!(evs.is_empty());
+        assert_eq!(t.stats().channels_used, 2);
     }
 
     #[test]
