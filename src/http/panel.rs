@@ -23,24 +23,12 @@ mod tests {
 
     #[test]
     fn panel_json_escapes_the_template() {
-        assert_eq!(
-            panel_json("https://crm/x?q={number}&a=\"b\""),
-            r#"{"screenPopUrl":"https://crm/x?q={number}&a=\"b\""}"#
-        );
+        assert_eq!(panel_json("https://crm/x?q={number}&a=\"b\""), r#"{"screenPopUrl":"https://crm/x?q={number}&a=\"b\""}"#);
     }
 
     #[test]
     fn page_uses_the_protocol_ops_and_events() {
-        for needle in [
-            "\"auth\"",
-            "RingStarted",
-            "CommutationStarted",
-            "PutHoldAction",
-            "EndHoldAction",
-            "RingFinished",
-            "queue_pause",
-            "attended_transfer",
-        ] {
+        for needle in ["\"auth\"", "RingStarted", "CommutationStarted", "PutHoldAction", "EndHoldAction", "RingFinished", "queue_pause", "attended_transfer"] {
             assert!(PANEL_HTML.contains(needle), "{needle}");
         }
     }
