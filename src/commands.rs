@@ -28,8 +28,15 @@ fn replay(r: &Replay) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut warn = std::io::stderr();
-    let result = crate::packets::write_packets(&bytes, Limits::default(), &mut out, &mut warn)
-        .and_then(|_| out.flush());
+    let result = if r.packets {
+        crate::packets::write_packets(&bytes, Limits::default(), &mut out, &mut warn).map(|_| ())
+    } else {
+        // The config (protocol, users' lines, tracker options) is mapped here
+        // once `config` exists; until then the defaults apply.
+        let opts = crate::calls::TrackerOptions::default();
+        crate::replay::run(&bytes, &opts, None, &mut out, &mut warn).map(|_| ())
+    }
+    .and_then(|_| out.flush());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`| head`) is not the file's fault.

@@ -19,6 +19,8 @@
 //!
 //! - [`ami`]: the AMI codec, packets, and (in later modules) actions and the
 //!   live session.
+//! - [`calls`]: the call tracker and the call model clients see.
+//! - [`replay`]: `ctibridge replay`, a recording's call events as JSON lines.
 //! - [`http`]: the local /health and /metrics endpoint.
 //! - [`json`]: JSON string escaping shared by every writer.
 //! - [`packets`]: `replay --packets`, a recording's packets as JSON lines.
@@ -33,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod ami;
+pub mod calls;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -40,3 +43,4 @@ pub mod http;
 pub mod json;
 pub mod limits;
 pub mod packets;
+pub mod replay;

@@ -137,18 +137,6 @@ pub const MAX_DIAL_PATTERNS: usize = 8;
 /// **At the limit:** the config is refused naming `packetInfoConfig`.
 pub const MAX_PACKET_INFO_KEYS: usize = 16;
 
-/// Default number of live channels tracked (`maxChannels`).
-///
-/// **At the limit:** a new channel is not tracked (its events are counted as
-/// `calls.untracked` on /health and logged once per burst); calls already
-/// tracked go on normally.
-pub const CHANNELS: usize = 1024;
-
-/// Largest `maxChannels` a config may ask for.
-pub const CHANNELS_MAX: usize = 8192;
-
-/// Smallest `maxChannels` a config may ask for.
-pub const CHANNELS_MIN: usize = 16;
 
 /// Default number of WebSocket clients served at once (`maxClients`).
 ///
@@ -187,3 +175,101 @@ pub const ORIGINATE_RATE_PER_MINUTE: u32 = 10;
 
 /// Largest `originateRatePerMinute` a config may ask for.
 pub const ORIGINATE_RATE_PER_MINUTE_MAX: u32 = 600;
+
+/// Default capacity of the call tracker's channel table (`channels`): every
+/// live Asterisk channel (phones, trunks, Local halves) takes one slot.
+///
+/// **At the limit:** a new channel is not tracked and counted as
+/// `channels.refused` (logged once per burst); calls already tracked go on
+/// unchanged, and a call that was never started is never finished.
+pub const CHANNELS: usize = 1024;
+
+/// Largest channel table a config may ask for (`maxChannels`).
+pub const CHANNELS_MAX: usize = 8192;
+
+/// Smallest channel table a config may ask for.
+pub const CHANNELS_MIN: usize = 16;
+
+/// Bridges tracked at once, per channel slot (the bridge table has
+/// `channels × BRIDGES_PER_CHANNEL` slots; a bridge needs a channel to live).
+///
+/// **At the limit:** a new bridge is not tracked and counted as
+/// `bridges.refused`; its channels are seen as not bridged, so no
+/// `CommutationStarted` is sent for them until a tracked bridge forms.
+pub const BRIDGES_PER_CHANNEL: usize = 1;
+
+/// Channels remembered per bridge (two for a call; more for conferences and
+/// the moment of a transfer).
+///
+/// **At the limit:** a further channel entering the bridge is not listed
+/// and counted as `bridges.members_dropped`; the first members keep their
+/// party.
+pub const BRIDGE_MEMBERS: usize = 8;
+
+/// Pending originate hints (`call` commands whose channel has not appeared
+/// yet).
+///
+/// **At the limit:** the oldest hint is forgotten and counted as
+/// `originate.hints_dropped`; its call is still reported, as an Originate
+/// leg without a known number until the PBX names it.
+pub const ORIGINATE_HINTS: usize = 64;
+
+/// Uniqueids of channels that hung up recently, remembered so that a late
+/// event for a dead channel does not bring it back.
+///
+/// **At the limit:** the oldest is forgotten (a ring buffer); nothing is
+/// counted.
+pub const RECENT_HANGUPS: usize = 64;
+
+/// Most `packetInfoConfig` keys.
+///
+/// **At the limit:** further keys are ignored (config validation says so).
+pub const INFO_KEYS_MAX: usize = 8;
+
+/// Longest `packetInfoConfig` key name, in bytes.
+///
+/// **At the limit:** the key is ignored (config validation says so).
+pub const INFO_KEY_MAX: usize = 32;
+
+/// Longest value copied into an event's `info`, in bytes.
+///
+/// **At the limit:** the value is cut at a character boundary.
+pub const INFO_VALUE_MAX: usize = 64;
+
+/// Longest rendered `info` object of one event, in bytes.
+///
+/// **At the limit:** the keys that do not fit are left out of that event.
+pub const INFO_JSON_MAX: usize = 512;
+
+/// Longest Uniqueid (the call id) kept, in bytes. Asterisk's are about 20
+/// (`1795422529.0`), longer with a system name.
+///
+/// **At the limit:** the id is cut; two ids equal in their first 64 bytes
+/// are taken for the same channel.
+pub const UNIQUEID_MAX: usize = 64;
+
+/// Longest channel name kept, in bytes (Asterisk's own limit is 80).
+///
+/// **At the limit:** the name is cut; lookups by name may then miss.
+pub const CHANNEL_NAME_MAX: usize = 80;
+
+/// Longest line (extension) kept, in bytes.
+///
+/// **At the limit:** the line is cut at a character boundary.
+pub const LINE_MAX: usize = 32;
+
+/// Longest phone number kept (caller, connected, dialled), in bytes.
+///
+/// **At the limit:** the number is cut at a character boundary.
+pub const NUMBER_MAX: usize = 40;
+
+/// Longest caller or connected name kept, in bytes (UTF-8).
+///
+/// **At the limit:** the name is cut at a character boundary.
+pub const NAME_MAX: usize = 64;
+
+/// Longest bridge id kept, in bytes (Asterisk's are 36-byte UUIDs).
+///
+/// **At the limit:** the id is cut; ids equal in their first 72 bytes are
+/// taken for the same bridge.
+pub const BRIDGE_ID_MAX: usize = 72;

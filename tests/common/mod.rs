@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod fake_ami;
+pub mod calls;
+pub mod invariants;
 
 use ctibridge::ami::{Decoder, Item, Limits};
 use std::path::PathBuf;
