@@ -20,6 +20,8 @@
 //! - [`ami`]: the AMI codec, packets, and (in later modules) actions and the
 //!   live session.
 //! - [`http`]: the local /health and /metrics endpoint.
+//! - [`ws`]: the WebSocket server: sign-in, per-line fan-out, commands in,
+//!   the panel page on the same port, wss:// with the `tls` feature.
 //! - [`json`]: JSON string escaping shared by every writer.
 //! - [`packets`]: `replay --packets`, a recording's packets as JSON lines.
 //! - [`cli`], [`commands`]: the command line and what each subcommand does.
@@ -38,3 +40,4 @@ pub mod http;
 pub mod json;
 pub mod limits;
 pub mod packets;
+pub mod ws;
