@@ -56,10 +56,10 @@ pub struct Done {
 /// it. Everything runs on one thread, so implementations may hold `Rc` and
 /// `RefCell` freely.
 pub trait Backend {
-    /// The current state of `line`'s calls as ready event frames, oldest call
-    /// first: for each live call its `RingStarted`, then `CommutationStarted`
-    /// if it is talking, then `PutHoldAction` if it is on hold. Sent to a
-    /// client right after it signs in, before any live event.
+    /// The current state of `line`'s calls as ready event frames: for each
+    /// live call its `RingStarted`, then `CommutationStarted` if it has
+    /// talked, then `PutHoldAction` if it is on hold. Sent to a client right
+    /// after it signs in, before any live event (docs/protocol.md, 5.2).
     fn snapshot(&self, line: &str) -> Vec<String>;
 
     /// True when `call` is the id of a live call of `line`. Commands naming
