@@ -76,7 +76,7 @@ pub const WS_MAX_REFUSING: usize = 8;
 pub const WS_CLIENT_QUEUE: usize = 256;
 
 /// Largest `clientQueue` a config may ask for.
-pub const WS_CLIENT_QUEUE_MAX: usize = 8192;
+pub const WS_CLIENT_QUEUE_MAX: usize = 4096;
 
 /// Size of a WebSocket connection's read buffer, in bytes.
 pub const WS_READ_BUFFER: usize = 4 * 1024;
