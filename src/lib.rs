@@ -22,6 +22,8 @@
 //! - [`calls`]: the call tracker and the call model clients see.
 //! - [`replay`]: `ctibridge replay`, a recording's call events as JSON lines.
 //! - [`http`]: the local /health and /metrics endpoint.
+//! - [`ws`]: the WebSocket server: sign-in, per-line fan-out, commands in,
+//!   the panel page on the same port, wss:// with the `tls` feature.
 //! - [`json`]: JSON string escaping shared by every writer.
 //! - [`packets`]: `replay --packets`, a recording's packets as JSON lines.
 //! - [`config`]: the JSON config file, checked key by key.
@@ -44,3 +46,4 @@ pub mod json;
 pub mod limits;
 pub mod packets;
 pub mod replay;
+pub mod ws;
