@@ -137,30 +137,6 @@ pub const MAX_DIAL_PATTERNS: usize = 8;
 /// **At the limit:** the config is refused naming `packetInfoConfig`.
 pub const MAX_PACKET_INFO_KEYS: usize = 16;
 
-
-/// Default number of WebSocket clients served at once (`maxClients`).
-///
-/// **At the limit:** a new connection is refused at once and counted as
-/// `ws.refused`; connected clients carry on.
-pub const CLIENTS: usize = 256;
-
-/// Largest `maxClients` a config may ask for.
-pub const CLIENTS_MAX: usize = 4096;
-
-/// Default events queued per WebSocket client (`clientQueue`).
-///
-/// **At the limit:** the client is too slow to keep up; it is disconnected
-/// with a clear close code and counted as `ws.lagged`, and every other client
-/// carries on.
-pub const CLIENT_QUEUE: usize = 256;
-
-/// Largest `clientQueue` a config may ask for.
-pub const CLIENT_QUEUE_MAX: usize = 4096;
-
-/// Smallest `clientQueue` a config may ask for (one call's life is about
-/// five events).
-pub const CLIENT_QUEUE_MIN: usize = 16;
-
 /// Smallest `amiMaxLine` a config may ask for.
 pub const AMI_MAX_LINE_MIN: usize = 256;
 
@@ -279,7 +255,10 @@ pub const BRIDGE_ID_MAX: usize = 72;
 /// **At the limit:** a new connection gets its handshake completed and is
 /// closed at once with code 1013 (try again later), counted as
 /// `clients.refused`; the connected clients carry on.
-pub const WS_MAX_CLIENTS: usize = 256;
+pub const WS_CLIENTS: usize = 256;
+
+/// Largest `maxClients` a config may ask for.
+pub const WS_CLIENTS_MAX: usize = 4096;
 
 /// Most connections being refused at once when the server is full.
 ///
@@ -296,6 +275,10 @@ pub const WS_CLIENT_QUEUE: usize = 256;
 
 /// Largest `clientQueue` a config may ask for.
 pub const WS_CLIENT_QUEUE_MAX: usize = 4096;
+
+/// Smallest `clientQueue` a config may ask for (one call's life is about
+/// five events, and a new client gets its line's state first).
+pub const WS_CLIENT_QUEUE_MIN: usize = 16;
 
 /// Size of a WebSocket connection's read buffer, in bytes.
 pub const WS_READ_BUFFER: usize = 4 * 1024;

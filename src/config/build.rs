@@ -38,8 +38,8 @@ pub(super) fn defaults() -> Config {
         },
         ws: WsConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 2013)),
-            max_clients: CLIENTS,
-            client_queue: CLIENT_QUEUE,
+            max_clients: WS_CLIENTS,
+            client_queue: WS_CLIENT_QUEUE,
             tls: None,
             screen_pop_url: None,
         },
@@ -225,10 +225,10 @@ pub(super) fn build(raw: Raw, base: &Path) -> Result<(Config, Warnings), ConfigE
         });
     }
     if let Some(s) = get(Field::MaxClients) {
-        c.ws.max_clients = size(s, 1, CLIENTS_MAX)?;
+        c.ws.max_clients = size(s, 1, WS_CLIENTS_MAX)?;
     }
     if let Some(s) = get(Field::ClientQueue) {
-        c.ws.client_queue = size(s, CLIENT_QUEUE_MIN, CLIENT_QUEUE_MAX)?;
+        c.ws.client_queue = size(s, WS_CLIENT_QUEUE_MIN, WS_CLIENT_QUEUE_MAX)?;
     }
     let cert = path_value(get(Field::TlsCert))?;
     let key = path_value(get(Field::TlsKey))?;

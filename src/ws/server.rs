@@ -7,8 +7,8 @@ use super::fanout::Hub;
 use super::tls::Tls;
 use super::{client, Backend};
 use crate::limits::{
-    WS_AUTH_TIMEOUT_S, WS_CLOSE_TIMEOUT_S, WS_HANDSHAKE_TIMEOUT_S, WS_IDLE_TIMEOUT_S,
-    WS_MAX_CLIENTS, WS_MAX_REFUSING, WS_PING_INTERVAL_S, WS_WRITE_TIMEOUT_S,
+    WS_AUTH_TIMEOUT_S, WS_CLIENTS, WS_CLOSE_TIMEOUT_S, WS_HANDSHAKE_TIMEOUT_S, WS_IDLE_TIMEOUT_S,
+    WS_MAX_REFUSING, WS_PING_INTERVAL_S, WS_WRITE_TIMEOUT_S,
 };
 use async_executor::LocalExecutor;
 use async_net::TcpListener;
@@ -45,7 +45,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            max_clients: WS_MAX_CLIENTS,
+            max_clients: WS_CLIENTS,
             handshake_timeout: Duration::from_secs(WS_HANDSHAKE_TIMEOUT_S),
             auth_timeout: Duration::from_secs(WS_AUTH_TIMEOUT_S),
             ping_interval: Duration::from_secs(WS_PING_INTERVAL_S),
