@@ -81,6 +81,8 @@ fields! {
     original = b"original",
     parkee_uid = b"parkeeuniqueid",
     parkee_chan = b"parkeechannel",
+    parking_space = b"parkingspace",
+    dest_chan11 = b"destinationchannel",
     transferer_uid = b"transfereruniqueid",
     transferee_uid = b"transfereeuniqueid",
     extension = b"extension",

@@ -18,4 +18,4 @@ mod table;
 pub mod tracker;
 
 pub use model::{CallEvent, Direction, EventKind, HoldBy, Reason, TransferKind};
-pub use tracker::{OptionsError, Tracker, TrackerOptions, TrackerStats};
+pub use tracker::{CallInfo, OptionsError, Tracker, TrackerOptions, TrackerStats};

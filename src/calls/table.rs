@@ -209,8 +209,17 @@ pub(crate) struct Chan {
     pub hint: Option<Number>,
     /// Resync epoch in which the channel was last listed or created.
     pub seen: u32,
+    /// Rung by a queue (`AgentCalled`), directly or through Local channels
+    /// dialled from such a leg.
+    pub queue_leg: bool,
+    /// The parking space while the channel is parked (`ParkedCall`).
+    pub park_space: String<PARK_SPACE_MAX>,
     pub call: Call,
 }
+
+/// Longest parking space kept; a longer one is not kept at all (a cut
+/// space would retrieve the wrong call).
+pub(crate) const PARK_SPACE_MAX: usize = 16;
 
 /// The channel table: slots, a free list and two indexes.
 pub(crate) struct ChanTable {

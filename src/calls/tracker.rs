@@ -11,6 +11,7 @@ use super::model::{
 use super::names::{self, QueueFormat};
 use super::table::{
     hash, BridgeId, BridgeKind, BridgeTable, ChanName, ChanTable, DialStatus, Phase, NONE,
+    PARK_SPACE_MAX,
 };
 use crate::ami::Packet;
 use crate::json;
@@ -191,6 +192,7 @@ enum Ev {
     UnParkedCall,
     QueueMemberPause,
     QueueCallerAbandon,
+    AgentCalled,
     OriginateResponse,
     CoreShowChannel,
 }
@@ -224,6 +226,7 @@ impl Ev {
             "UnParkedCall" | "ParkedCallTimeOut" => Ev::UnParkedCall,
             "QueueMemberPause" | "QueueMemberPaused" => Ev::QueueMemberPause,
             "QueueCallerAbandon" => Ev::QueueCallerAbandon,
+            "AgentCalled" | "AgentConnect" => Ev::AgentCalled,
             "OriginateResponse" => Ev::OriginateResponse,
             "CoreShowChannel" => Ev::CoreShowChannel,
             _ => return None,
@@ -279,6 +282,29 @@ fn info_value<'a>(p: &Packet<'a>, key: &str) -> Option<&'a str> {
             .find_map(|v| v.strip_prefix(var)?.strip_prefix('='));
     }
     p.get(key)
+}
+
+/// A live call as [`Tracker::call_info`] sees it, borrowed from the tracker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallInfo<'a> {
+    /// The line whose call it is.
+    pub line: &'a str,
+    /// The name of the line's channel (`PJSIP/1000-0000002a`).
+    pub channel: &'a str,
+    /// The Uniqueid of the line's channel (the call id, except after an
+    /// Asterisk 11 masquerade).
+    pub uniqueid: &'a str,
+    /// The channel the line's channel is bridged with, if any (a Local
+    /// half when the party is reached through Local channels).
+    pub peer_channel: Option<&'a str>,
+    /// The Uniqueid of that channel.
+    pub peer_uniqueid: Option<&'a str>,
+    /// The line's channel was rung by a queue (`AgentCalled`).
+    pub queue: bool,
+    /// At least one `CommutationStarted` was sent.
+    pub answered: bool,
+    /// The hold in place, if any.
+    pub hold: Option<HoldBy>,
 }
 
 /// Tracks channels, bridges and calls; see the module documentation.
@@ -423,6 +449,7 @@ impl Tracker {
                     self.chans.get_mut(slot).call.dial_status = DialStatus::Cancel;
                 }
             }
+            Ev::AgentCalled => self.on_agent_called(&f),
             Ev::OriginateResponse => self.on_originate_response(&f, out),
             Ev::CoreShowChannel => self.on_core_show_channel(&f, p),
         }
@@ -477,6 +504,58 @@ impl Tracker {
                 out.extend(Some(self.event(slot, EventKind::PutHoldAction { by })));
             }
         }
+    }
+
+    /// What a client command needs to know about the live call `call` (a
+    /// call id of an event: `RingStarted` sent, `RingFinished` not yet), or
+    /// `None` when there is no such call.
+    pub fn call_info(&self, call: &str) -> Option<CallInfo<'_>> {
+        let call = call.trim();
+        if call.is_empty() {
+            return None;
+        }
+        let live = |slot: u32| {
+            let c = self.chans.get(slot);
+            c.used && c.call.phase == Phase::Started && c.call.id == call
+        };
+        // The call id is the channel's Uniqueid, except after an Asterisk 11
+        // masquerade moved the call to another channel.
+        let slot = self
+            .chans
+            .find_uid(call)
+            .filter(|&s| live(s))
+            .or_else(|| self.chans.used_slots().find(|&s| live(s)))?;
+        let c = self.chans.get(slot);
+        let peer = (c.bridge != NONE)
+            .then(|| {
+                self.bridges
+                    .get(c.bridge)
+                    .members
+                    .iter()
+                    .copied()
+                    .find(|&m| m != slot)
+            })
+            .flatten()
+            .map(|m| self.chans.get(m));
+        Some(CallInfo {
+            line: &c.line,
+            channel: &c.name,
+            uniqueid: &c.uid,
+            peer_channel: peer.map(|p| p.name.as_str()),
+            peer_uniqueid: peer.map(|p| p.uid.as_str()),
+            queue: self.is_queue_leg(slot),
+            answered: c.call.commutated,
+            hold: c.call.hold,
+        })
+    }
+
+    /// The parking space of the channel `uniqueid` while it is parked
+    /// (from `ParkedCall`, cleared by `UnParkedCall` or `ParkedCallTimeOut`),
+    /// or `None` when it is not parked or not tracked.
+    pub fn parking_space(&self, uniqueid: &str) -> Option<&str> {
+        let slot = self.chans.find_uid(uniqueid.trim())?;
+        let space = self.chans.get(slot).park_space.as_str();
+        (!space.is_empty()).then_some(space)
     }
 
     /// Starts a resync after a (re)login: the session then feeds every
@@ -1139,9 +1218,13 @@ impl Tracker {
         let dest = self.touch(&f.dest(), true, false);
         if let (Some(c), Some(d)) = (caller, dest) {
             let gen = self.chans.get(d).gen;
+            let queue = self.is_queue_leg(c);
             let cc = self.chans.get_mut(c);
             cc.dial_dest = d;
             cc.dial_dest_gen = gen;
+            if queue {
+                self.chans.get_mut(d).queue_leg = true;
+            }
         }
         if let Some(c) = caller {
             let cc = self.chans.get(c);
@@ -1307,6 +1390,14 @@ impl Tracker {
     fn on_parked(&mut self, f: &Fields<'_>, parked: bool, out: Out<'_>) {
         let s = Fields::bare(f.parkee_uid.or(f.uniqueid), f.parkee_chan.or(f.channel));
         let Some(slot) = self.find(&s) else { return };
+        let c = self.chans.get_mut(slot);
+        c.park_space.clear();
+        if parked {
+            let space = f.parking_space.unwrap_or("").trim();
+            if space.len() <= PARK_SPACE_MAX {
+                set_str(&mut c.park_space, space);
+            }
+        }
         let k = &self.chans.get(slot).call;
         if k.phase != Phase::Started || !k.commutated {
             return;
@@ -1482,6 +1573,28 @@ impl Tracker {
         };
         self.stats.events += 1;
         out(e);
+    }
+
+    /// `AgentCalled` (and `AgentConnect`): the queue rings this member
+    /// channel. A line's channel is marked directly (a `PJSIP/1006` member);
+    /// a Local member (`Local/1006@from-queue/n`) is marked, and the channels
+    /// its other half dials inherit the mark (see `on_dial_begin`).
+    fn on_agent_called(&mut self, f: &Fields<'_>) {
+        let s = if f.d_uid.is_some() || f.d_chan.is_some() {
+            f.dest()
+        } else {
+            Fields::bare(None, f.dest_chan11)
+        };
+        if let Some(slot) = self.touch(&s, true, false) {
+            self.chans.get_mut(slot).queue_leg = true;
+        }
+    }
+
+    /// True when `slot` was rung by a queue, itself or through its Local
+    /// pair.
+    fn is_queue_leg(&self, slot: u32) -> bool {
+        let c = self.chans.get(slot);
+        c.queue_leg || (c.local != 0 && c.pair != NONE && self.chans.get(c.pair).queue_leg)
     }
 
     fn on_originate_response(&mut self, f: &Fields<'_>, out: Out<'_>) {
@@ -2223,6 +2336,191 @@ mod tests {
         assert_eq!(
             dialstring_number(Some("7006/sip:7006@203.0.113.13:5060")),
             "7006"
+        );
+    }
+
+    // ---- accessors for client commands ------------------------------------
+
+    fn agent_called(
+        caller_uid: &str,
+        dest: &str,
+        dest_uid: &str,
+        iface: &str,
+    ) -> std::string::String {
+        format!(
+            "Event: AgentCalled\nUniqueid: {caller_uid}\nDestChannel: {dest}\n\
+             DestUniqueid: {dest_uid}\nQueue: support\nInterface: {iface}\n\n"
+        )
+    }
+
+    #[test]
+    fn call_info_names_the_line_channel_and_its_peer() {
+        let (t, _) = call_talking();
+        let info = t.call_info("1.1").expect("a live call");
+        assert_eq!(info.line, "1000");
+        assert_eq!(info.channel, "PJSIP/1000-00000001");
+        assert_eq!(info.uniqueid, "1.1");
+        assert_eq!(info.peer_channel, Some("PJSIP/1002-00000002"));
+        assert_eq!(info.peer_uniqueid, Some("1.2"));
+        assert!(info.answered);
+        assert!(!info.queue);
+        assert_eq!(info.hold, None);
+    }
+
+    #[test]
+    fn call_info_of_a_ringing_call_has_no_peer() {
+        let (t, _) = call_ringing();
+        let info = t.call_info("1.2").expect("a live call");
+        assert_eq!(info.line, "1002");
+        assert_eq!(info.peer_channel, None);
+        assert!(!info.answered);
+    }
+
+    #[test]
+    fn call_info_knows_no_finished_unknown_or_non_line_call() {
+        let (mut t, _) = call_talking();
+        assert_eq!(t.call_info("9.9"), None);
+        assert_eq!(t.call_info(""), None);
+        feed(&mut t, &hangup("1.1", 16));
+        assert_eq!(t.call_info("1.1"), None);
+        assert!(t.call_info("1.2").is_some());
+    }
+
+    #[test]
+    fn a_static_queue_member_call_is_a_queue_call() {
+        let mut t = Tracker::new(TrackerOptions::default());
+        let ami = newchannel("PJSIP/1000-0000000b", "f.11", 4, "1000", "7000")
+            + &state("f.11", 6)
+            + &newchannel("PJSIP/1006-0000000c", "f.12", 0, "1006", "7000")
+            + &agent_called("f.11", "PJSIP/1006-0000000c", "f.12", "PJSIP/1006")
+            + &dial_begin(
+                "PJSIP/1000-0000000b",
+                "f.11",
+                "1000",
+                "PJSIP/1006-0000000c",
+                "f.12",
+            )
+            + &state("f.12", 6)
+            + &enter("bq", "f.12")
+            + &enter("bq", "f.11");
+        let evs = feed(&mut t, &ami);
+        assert!(evs
+            .iter()
+            .any(|e| e.call == "f.12" && e.name() == "CommutationStarted"));
+        assert!(t.call_info("f.12").unwrap().queue, "the member's call");
+        assert!(!t.call_info("f.11").unwrap().queue, "the caller's call");
+    }
+
+    #[test]
+    fn a_local_queue_member_marks_the_phone_its_other_half_dials() {
+        let mut t = Tracker::new(TrackerOptions::default());
+        let ami = newchannel("PJSIP/7007-00000001", "q.1", 4, "7007", "88")
+            + &state("q.1", 6)
+            + &newchannel("Local/7006@from-queue-0001;1", "q.2", 0, "", "7006")
+            + &newchannel("Local/7006@from-queue-0001;2", "q.3", 4, "7007", "7006")
+            + &agent_called(
+                "q.1",
+                "Local/7006@from-queue-0001;1",
+                "q.2",
+                "Local/7006@from-queue/n",
+            )
+            + &newchannel("PJSIP/7006-00000002", "q.4", 0, "7006", "s")
+            + &dial_begin(
+                "Local/7006@from-queue-0001;2",
+                "q.3",
+                "7007",
+                "PJSIP/7006-00000002",
+                "q.4",
+            );
+        feed(&mut t, &ami);
+        assert!(t.call_info("q.4").unwrap().queue);
+        assert!(!t.call_info("q.1").unwrap().queue);
+    }
+
+    #[test]
+    fn an_ordinary_call_is_not_a_queue_call() {
+        let mut t = Tracker::new(TrackerOptions::default());
+        // Same Local shape as a queue member, but no AgentCalled.
+        let ami = newchannel("PJSIP/7007-00000001", "q.1", 4, "7007", "7006")
+            + &newchannel("Local/7006@from-internal-0001;1", "q.2", 0, "", "7006")
+            + &newchannel("Local/7006@from-internal-0001;2", "q.3", 4, "7007", "7006")
+            + &newchannel("PJSIP/7006-00000002", "q.4", 0, "7006", "s")
+            + &dial_begin(
+                "Local/7006@from-internal-0001;2",
+                "q.3",
+                "7007",
+                "PJSIP/7006-00000002",
+                "q.4",
+            );
+        feed(&mut t, &ami);
+        assert!(!t.call_info("q.4").unwrap().queue);
+    }
+
+    #[test]
+    fn parking_space_is_known_while_parked() {
+        let (mut t, _) = call_talking();
+        assert_eq!(t.parking_space("1.2"), None);
+        feed(
+            &mut t,
+            "Event: ParkedCall\nParkeeChannel: PJSIP/1002-00000002\nParkeeUniqueid: 1.2\n\
+             ParkingSpace: 701\nParkingLot: default\n\n",
+        );
+        assert_eq!(t.parking_space("1.2"), Some("701"));
+        feed(
+            &mut t,
+            "Event: ParkedCallTimeOut\nParkeeUniqueid: 1.2\nParkingSpace: 701\n\n",
+        );
+        assert_eq!(t.parking_space("1.2"), None);
+        feed(
+            &mut t,
+            "Event: ParkedCall\nParkeeUniqueid: 1.2\nParkingSpace: 702\n\n",
+        );
+        assert_eq!(t.parking_space("1.2"), Some("702"));
+        feed(
+            &mut t,
+            "Event: UnParkedCall\nParkeeUniqueid: 1.2\nParkingSpace: 702\n\n",
+        );
+        assert_eq!(t.parking_space("1.2"), None);
+    }
+
+    #[test]
+    fn an_overlong_parking_space_is_not_kept_cut() {
+        let (mut t, _) = call_talking();
+        let long = "7".repeat(PARK_SPACE_MAX + 1);
+        feed(
+            &mut t,
+            &format!("Event: ParkedCall\nParkeeUniqueid: 1.2\nParkingSpace: {long}\n\n"),
+        );
+        assert_eq!(t.parking_space("1.2"), None);
+        assert_eq!(t.parking_space("nobody"), None);
+    }
+
+    #[test]
+    fn in_the_queue_recording_only_the_answering_member_talks_on_a_queue_call() {
+        // f_queue_answered: 1000 calls queue 7000, static members 1002 and
+        // 1006 ring, 1006 answers (README of tests/recordings).
+        let bytes = include_bytes!("../../tests/recordings/f_queue_answered.ami");
+        let mut t = Tracker::new(TrackerOptions::default());
+        let mut dec = Decoder::new(Limits::default());
+        let mut talks = std::vec::Vec::new();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let n = dec.feed(rest);
+            rest = &rest[n..];
+            while let Some(item) = dec.next_item() {
+                let Item::Packet(p) = item else { continue };
+                let mut out = std::vec::Vec::new();
+                t.handle(&p, &mut out);
+                for e in out.iter().filter(|e| e.name() == "CommutationStarted") {
+                    let queue = t.call_info(&e.call).is_some_and(|i| i.queue);
+                    talks.push((e.line.to_string(), queue));
+                }
+            }
+        }
+        talks.sort();
+        assert_eq!(
+            talks,
+            [("1000".to_string(), false), ("1006".to_string(), true)]
         );
     }
 }
