@@ -27,6 +27,8 @@
 //! - [`json`]: JSON string escaping shared by every writer.
 //! - [`packets`]: `replay --packets`, a recording's packets as JSON lines.
 //! - [`config`]: the JSON config file, checked key by key.
+//! - [`control`]: client commands carried out on the PBX (the WebSocket
+//!   server's backend), auto-pause of queue members.
 //! - [`cli`], [`commands`]: the command line and what each subcommand does.
 //! - [`limits`]: every capacity, with what happens at the limit.
 //!
@@ -41,6 +43,7 @@ pub mod calls;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod http;
 pub mod json;
 pub mod limits;

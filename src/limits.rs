@@ -400,3 +400,50 @@ pub const WS_AUTH_DELAY_MAX_S: u64 = 60;
 
 /// Seconds after its last failure before an address's failures are forgotten.
 pub const WS_AUTH_FORGET_S: u64 = 600;
+
+// ---- Client commands carried out on the PBX (`control`) ----
+
+/// Seconds the line's phone may ring for a `call` or `unhold` Originate
+/// (the Originate's `Timeout`).
+///
+/// **At the limit:** Asterisk stops ringing the phone; the call ends with
+/// `RingFinished` (`no_answer`), and with `asyncOriginate` off the `call`
+/// result is a `failed` error.
+pub const ORIGINATE_RING_TIMEOUT_S: u64 = 30;
+
+/// Seconds a party parked by `hold` stays parked (the Park's `Timeout`).
+///
+/// **At the limit:** Asterisk calls the line's phone back with the parked
+/// party (the Park's `Channel2`, the line's channel), as for any parked call
+/// that times out; nothing is lost.
+pub const HOLD_PARK_TIMEOUT_S: u64 = 300;
+
+/// Parties parked by `hold` remembered so that `unhold` can bring them back
+/// by the held call's id.
+///
+/// **At the limit:** the oldest is forgotten and counted as
+/// `control.held_dropped`; its party stays parked and rings the line back at
+/// [`HOLD_PARK_TIMEOUT_S`], but `unhold` of that call gets `not_found`.
+pub const HELD_CALLS: usize = 64;
+
+/// Lines whose queue pause state `autoPauseOnCommutationStart` follows.
+///
+/// **At the limit:** a line whose state carries nothing (no call paused by
+/// the bridge) is forgotten to make room; when every entry holds a pause
+/// made by the bridge, a new line's queue call is not paused, counted as
+/// `control.auto_pause_full` and logged once per burst.
+pub const AUTO_PAUSE_LINES: usize = 256;
+
+/// Calls of one line that keep it auto-paused at once (a queue call and the
+/// calls of a transfer or a consultation).
+///
+/// **At the limit:** a further call does not extend the pause; the line is
+/// unpaused when the calls listed end.
+pub const AUTO_PAUSE_CALLS: usize = 4;
+
+/// Users whose originate rate is followed (one bucket per user name).
+///
+/// **At the limit:** cannot be reached with a valid config (at most
+/// [`MAX_USERS`] users); otherwise the bucket least recently used is reused,
+/// which can only let a call through, never refuse one.
+pub const ORIGINATE_RATE_USERS: usize = MAX_USERS;

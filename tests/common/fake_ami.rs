@@ -2,8 +2,12 @@
 //! `manager.c`: banner, `Challenge`, MD5 or plain `Login` (a refused login
 //! waits, then answers `Authentication failed` and closes, as Asterisk does
 //! with its `sleep(1)`), `Ping`/`Pong`, `CoreShowChannels` and `QueueStatus`
-//! lists, async `Originate` with a later `OriginateResponse`, `Hangup`,
-//! `Logoff`/`Goodbye`. Every answer carries the action's `ActionID`.
+//! lists, async `Originate` with a later `OriginateResponse` (its `Uniqueid`
+//! is the preset `ChannelId` when one is given), `Hangup`, the call-control
+//! actions (`Redirect`, `BlindTransfer`, `Atxfer`, `Park`, `QueuePause`,
+//! `PJSIPNotify`, `SIPnotify`), `Logoff`/`Goodbye`; any action can be made
+//! to fail with a message of Asterisk's. Every answer carries the action's
+//! `ActionID`.
 //!
 //! The test controls it: go silent, drop every connection, stop listening and
 //! listen again (a restart), push raw bytes, and read back what each client
@@ -57,6 +61,14 @@ pub struct FakeOptions {
     pub chunk_max: usize,
     /// Seed for the chunk sizes.
     pub seed: u64,
+    /// Actions answered `Response: Error` with this message (name, message),
+    /// e.g. `BlindTransfer` with Asterisk 11's `Invalid/unknown command`.
+    pub refuse: Vec<(String, String)>,
+    /// Channels `Hangup` knows besides those of `channels`.
+    pub known_channels: Vec<String>,
+    /// `Some(reason)`: the `OriginateResponse` says `Failure` with this
+    /// `Reason` (3: no answer, 5: busy).
+    pub originate_failure: Option<String>,
 }
 
 impl Default for FakeOptions {
@@ -75,6 +87,9 @@ impl Default for FakeOptions {
             after_login: Vec::new(),
             chunk_max: 64,
             seed: 1,
+            refuse: Vec::new(),
+            known_channels: Vec::new(),
+            originate_failure: None,
         }
     }
 }
@@ -317,6 +332,10 @@ impl FakeAmi {
             send(err("Permission denied"));
             return;
         }
+        if let Some((_, msg)) = opts.refuse.iter().find(|(n, _)| n.eq_ignore_ascii_case(&a)) {
+            send(err(msg));
+            return;
+        }
         match a.as_str() {
             "challenge" => {
                 if get(f, "AuthType").is_some_and(|t| t.eq_ignore_ascii_case("MD5")) {
@@ -438,7 +457,9 @@ impl FakeAmi {
             }
             "hangup" => {
                 let ch = get(f, "Channel").unwrap_or("");
-                if opts.channels.iter().any(|c| get(c, "Channel") == Some(ch)) {
+                if opts.channels.iter().any(|c| get(c, "Channel") == Some(ch))
+                    || opts.known_channels.iter().any(|c| c == ch)
+                {
                     send(ok("Channel Hungup"));
                 } else {
                     send(err("No such channel"));
@@ -446,16 +467,22 @@ impl FakeAmi {
             }
             "originate" => {
                 send(ok("Originate successfully queued"));
+                // Asterisk 12+ gives the first channel the preset ChannelId.
+                let uid = get(f, "ChannelId").unwrap_or("1763897601.8");
+                let (response, reason) = match &opts.originate_failure {
+                    Some(r) => ("Failure", r.as_str()),
+                    None => ("Success", "4"),
+                };
                 let ev = packet(&[
                     ("Event", "OriginateResponse"),
                     ("Privilege", "call,all"),
                     ("ActionID", &aid),
-                    ("Response", "Success"),
+                    ("Response", response),
                     ("Channel", "PJSIP/1000-00000008"),
                     ("Context", get(f, "Context").unwrap_or("")),
                     ("Exten", get(f, "Exten").unwrap_or("")),
-                    ("Reason", "4"),
-                    ("Uniqueid", "1763897601.8"),
+                    ("Reason", reason),
+                    ("Uniqueid", uid),
                     ("CallerIDNum", "1000"),
                     ("CallerIDName", "Alice 1000"),
                 ]);
@@ -468,6 +495,16 @@ impl FakeAmi {
                     })
                     .detach();
             }
+            "redirect" => send(ok("Redirect successful")),
+            "blindtransfer" => send(ok("Transfer successful")),
+            "atxfer" => send(ok("Atxfer successfully queued")),
+            "park" => send(ok("Park successful\n")),
+            "queuepause" => send(ok(if get(f, "Paused") == Some("true") {
+                "Interface paused successfully"
+            } else {
+                "Interface unpaused successfully"
+            })),
+            "pjsipnotify" | "sipnotify" => send(ok("NOTIFY sent")),
             _ => send(err(&format!(
                 "Invalid/unknown command: {action}. Use Action: ListCommands to show available commands."
             ))),
