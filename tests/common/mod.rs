@@ -2,8 +2,8 @@
 //! decoder driver that feeds bytes in any chunking.
 #![allow(dead_code)]
 
-pub mod fake_ami;
 pub mod calls;
+pub mod fake_ami;
 pub mod invariants;
 
 use ctibridge::ami::{Decoder, Item, Limits};
