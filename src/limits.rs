@@ -135,7 +135,7 @@ pub const MAX_DIAL_PATTERNS: usize = 8;
 /// Most AMI keys in `packetInfoConfig`.
 ///
 /// **At the limit:** the config is refused naming `packetInfoConfig`.
-pub const MAX_PACKET_INFO_KEYS: usize = 16;
+pub const MAX_PACKET_INFO_KEYS: usize = INFO_KEYS_MAX;
 
 /// Smallest `amiMaxLine` a config may ask for.
 pub const AMI_MAX_LINE_MIN: usize = 256;
@@ -197,14 +197,15 @@ pub const ORIGINATE_HINTS: usize = 64;
 /// counted.
 pub const RECENT_HANGUPS: usize = 64;
 
-/// Most `packetInfoConfig` keys.
+/// Most `packetInfoConfig` keys the tracker copies into `info`.
 ///
-/// **At the limit:** further keys are ignored (config validation says so).
+/// **At the limit:** the config is refused naming `packetInfoConfig`
+/// ([`MAX_PACKET_INFO_KEYS`] is this same number).
 pub const INFO_KEYS_MAX: usize = 8;
 
 /// Longest `packetInfoConfig` key name, in bytes.
 ///
-/// **At the limit:** the key is ignored (config validation says so).
+/// **At the limit:** the config is refused naming `packetInfoConfig`.
 pub const INFO_KEY_MAX: usize = 32;
 
 /// Longest value copied into an event's `info`, in bytes.

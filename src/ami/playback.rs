@@ -201,9 +201,10 @@ pub async fn run_playback<S: AmiSink>(
                     } else {
                         dec.filled(n);
                     }
-                    handle.status_mut().codec = dec.stats();
                 }
             }
+            // Paced: one borrow per packet is nothing, and /health stays current.
+            handle.status_mut().codec = dec.stats();
         }
         handle.status_mut().codec = dec.stats();
         if started {

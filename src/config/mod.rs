@@ -45,7 +45,7 @@ pub const CONTEXT_MAX: usize = 79;
 /// Longest `queueExtensionFormat`.
 pub const QUEUE_FORMAT_MAX: usize = 96;
 /// Longest AMI key in `packetInfoConfig`.
-pub const PACKET_INFO_KEY_MAX: usize = 64;
+pub const PACKET_INFO_KEY_MAX: usize = crate::limits::INFO_KEY_MAX;
 /// Longest `screenPopUrl`.
 pub const SCREEN_POP_URL_MAX: usize = 256;
 /// Longest path (`filePath`, `tlsCert`, `tlsKey`) as written in the config.

@@ -325,13 +325,16 @@ mod old_service {
 
     #[test]
     fn packet_info_config_errors_name_the_item() {
-        let many = (0..17)
+        let many = (0..=crate::limits::MAX_PACKET_INFO_KEYS)
             .map(|i| format!("\"K{i}\""))
             .collect::<Vec<_>>()
             .join(",");
         assert_message(
             &live(&format!(r#""packetInfoConfig": [{many}]"#)),
-            &["packetInfoConfig: too many items, at most 16"],
+            &[&format!(
+                "packetInfoConfig: too many items, at most {}",
+                crate::limits::MAX_PACKET_INFO_KEYS
+            )],
         );
         assert_message(
             &live(r#""packetInfoConfig": ["A", "B:"]"#),
@@ -357,10 +360,10 @@ mod old_service {
             &live(r#""packetInfoConfig": true"#),
             &["packetInfoConfig: expected a list"],
         );
-        let long = "K".repeat(65);
+        let long = "K".repeat(crate::limits::INFO_KEY_MAX + 1);
         assert_message(
             &live(&format!(r#""packetInfoConfig": ["{long}"]"#)),
-            &["packetInfoConfig[0]: too long, at most 64"],
+            &[&format!("packetInfoConfig[0]: too long, at most {}", crate::limits::INFO_KEY_MAX)],
         );
     }
 
