@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod ami;
+pub mod app;
 pub mod calls;
 pub mod cli;
 pub mod commands;

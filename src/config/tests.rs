@@ -363,7 +363,10 @@ mod old_service {
         let long = "K".repeat(crate::limits::INFO_KEY_MAX + 1);
         assert_message(
             &live(&format!(r#""packetInfoConfig": ["{long}"]"#)),
-            &[&format!("packetInfoConfig[0]: too long, at most {}", crate::limits::INFO_KEY_MAX)],
+            &[&format!(
+                "packetInfoConfig[0]: too long, at most {}",
+                crate::limits::INFO_KEY_MAX
+            )],
         );
     }
 

@@ -109,6 +109,17 @@ impl Hub {
         self.inner.borrow_mut().push(line, frame, true);
     }
 
+    /// True when a client of `line` is in debug mode, so the publisher
+    /// renders a `Raw` frame only when someone will receive it.
+    pub fn wants_raw(&self, line: &str) -> bool {
+        let inner = self.inner.borrow();
+        inner
+            .slots
+            .iter()
+            .flatten()
+            .any(|s| s.debug && !s.lagged && &*s.line == line)
+    }
+
     /// The hub's counters now.
     pub fn stats(&self) -> HubStats {
         self.inner.borrow().stats

@@ -1,0 +1,405 @@
+//! The running bridge: wires config, AMI source, tracker, fan-out, WebSocket
+//! server and health endpoint together on one executor.
+//!
+//! [`run`] is what `ctibridge run` calls and what the end-to-end tests call
+//! on `127.0.0.1:0` listeners. The AMI reader calls [`Core`] synchronously
+//! for every packet; `Core` updates the tracker and queues frames in the hub
+//! without ever waiting, so a slow client never slows the reader.
+
+use crate::ami::{
+    self, AmiSink, Packet, PlaybackOptions, PlaybackSource, SessionChange, SessionHandle,
+    SessionOptions,
+};
+use crate::calls::{CallEvent, Tracker, TrackerOptions};
+use crate::config::{AmiAuth, Config};
+use crate::control::Control;
+use crate::http::{self, Health};
+use crate::json;
+use crate::ws::{self, Hub, Server, UserEntry, Users};
+use async_executor::LocalExecutor;
+use async_net::TcpListener;
+use core::fmt;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::rc::Rc;
+use std::time::{Instant, SystemTime};
+
+/// The two listening sockets, bound by the caller (so tests can use port 0
+/// and the binary can report a busy port before anything starts).
+pub struct Listeners {
+    /// WebSocket clients and the panel page (`wsListen`).
+    pub ws: TcpListener,
+    /// /health and /metrics (`healthListen`).
+    pub health: TcpListener,
+}
+
+/// Why the bridge could not start or stopped on its own.
+#[derive(Debug)]
+pub enum RunError {
+    /// The config's values do not fit the tracker (names the key).
+    Tracker(crate::calls::OptionsError),
+    /// The users table was refused by the WebSocket side.
+    Users(ws::UsersError),
+    /// The TLS certificate or key could not be used.
+    #[cfg(feature = "tls")]
+    Tls(ws::TlsError),
+    /// The config asks for TLS but this build has no TLS.
+    #[cfg(not(feature = "tls"))]
+    NoTls,
+    /// The recording in `filePath` could not be read.
+    Playback(ami::PlaybackError),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Tracker(e) => write!(f, "{e}"),
+            RunError::Users(e) => write!(f, "users: {e}"),
+            #[cfg(feature = "tls")]
+            RunError::Tls(e) => write!(f, "tlsCert/tlsKey: {e}"),
+            #[cfg(not(feature = "tls"))]
+            RunError::NoTls => f.write_str(
+                "tlsCert/tlsKey are set but this build has no TLS: rebuild with the default features",
+            ),
+            RunError::Playback(e) => write!(f, "filePath: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// The session options a config asks for.
+pub fn session_options(config: &Config) -> SessionOptions {
+    let a = &config.ami;
+    SessionOptions {
+        host: a.host.as_str().into(),
+        port: a.port,
+        user: a.user_name.as_str().into(),
+        secret: ami::Secret::new(a.secret.expose()),
+        auth: match a.auth {
+            AmiAuth::Md5 => ami::Auth::Md5,
+            AmiAuth::Plain => ami::Auth::Plain,
+        },
+        connect_timeout: a.connect_timeout,
+        ping_interval: a.ping_interval,
+        action_timeout: a.action_timeout,
+        limits: a.limits,
+        resync_queues: config.calls.trace_queues_state
+            || config.calls.auto_pause_on_commutation_start,
+        ..SessionOptions::default()
+    }
+}
+
+/// The tracker options a config asks for.
+///
+/// # Errors
+/// When a value does not fit the tracker; the error names the config key.
+pub fn tracker_options(config: &Config) -> Result<TrackerOptions, crate::calls::OptionsError> {
+    let c = &config.calls;
+    let keys: Vec<&str> = c.packet_info.iter().map(|k| k.as_str()).collect();
+    TrackerOptions::new(
+        c.protocol.prefix(),
+        c.queue_extension_format.as_str(),
+        c.ring_started_on_ringing_state,
+        &keys,
+        c.max_channels,
+    )
+}
+
+fn ws_users(config: &Config) -> Result<Users, ws::UsersError> {
+    Users::new(config.users.iter().map(|u| UserEntry {
+        user: ws::User {
+            name: u.name.as_str().into(),
+            line: u.line.as_str().into(),
+            debug: u.debug,
+        },
+        token: u.token.expose().into(),
+    }))
+}
+
+/// Receives every AMI packet and session change, turns them into call-model
+/// events and publishes them. Never waits.
+pub struct Core {
+    tracker: Rc<RefCell<Tracker>>,
+    hub: Rc<Hub>,
+    control: Rc<Control>,
+    protocol: &'static str,
+    events: Vec<CallEvent>,
+    frame: String,
+}
+
+impl Core {
+    fn publish(&mut self) {
+        for ev in self.events.drain(..) {
+            self.frame.clear();
+            // Writing into a String cannot fail.
+            let _ = ev.write_json(&mut self.frame);
+            self.hub.publish(ev.line(), &self.frame);
+            self.control.on_event(&ev);
+        }
+    }
+
+    /// Sends the packet as a `Raw` event to debug clients of the lines whose
+    /// channels it names.
+    fn publish_raw(&mut self, p: &Packet<'_>) {
+        for key in ["Channel", "DestChannel"] {
+            let Some(channel) = p.get(key) else { continue };
+            let Some(line) = line_of(self.protocol, channel) else {
+                continue;
+            };
+            if !self.hub.wants_raw(line) {
+                continue;
+            }
+            let call = p.get(if key == "Channel" {
+                "Uniqueid"
+            } else {
+                "DestUniqueid"
+            });
+            self.frame.clear();
+            self.frame.push_str("{\"event\":\"Raw\",\"line\":");
+            let _ = json::write_str(&mut self.frame, line);
+            self.frame.push_str(",\"call\":");
+            let _ = json::write_str(&mut self.frame, call.unwrap_or(""));
+            self.frame.push_str(",\"packet\":");
+            let _ = json::write_str(&mut self.frame, &String::from_utf8_lossy(p.raw()));
+            self.frame.push('}');
+            self.hub.publish_raw(line, &self.frame);
+        }
+    }
+}
+
+/// The line of a device channel name (`PJSIP/1000-0000002a` → `1000`).
+fn line_of<'a>(protocol: &str, channel: &'a str) -> Option<&'a str> {
+    let rest = channel.strip_prefix(protocol)?;
+    let line = rest.rsplit_once('-').map_or(rest, |(l, _)| l);
+    (!line.is_empty()).then_some(line)
+}
+
+impl AmiSink for Core {
+    fn packet(&mut self, p: &Packet<'_>) {
+        self.tracker.borrow_mut().handle(p, &mut self.events);
+        self.publish();
+        self.publish_raw(p);
+    }
+
+    fn session(&mut self, change: SessionChange<'_>) {
+        match change {
+            SessionChange::Connected { version } => {
+                log::info!("AMI: logged in (Asterisk Call Manager {version})");
+            }
+            SessionChange::ResyncStarted => self.tracker.borrow_mut().begin_resync(),
+            SessionChange::ResyncFinished {
+                channels,
+                error: None,
+            } => {
+                log::info!("AMI: resynchronised, {channels} channels live on the PBX");
+                self.tracker.borrow_mut().end_resync(&mut self.events);
+                self.publish();
+            }
+            SessionChange::ResyncFinished { error: Some(e), .. } => {
+                log::warn!("AMI: channel list incomplete ({e}); calls are kept as they were");
+                self.tracker.borrow_mut().abort_resync();
+            }
+            SessionChange::Disconnected { reason } => log::info!("AMI: disconnected: {reason}"),
+        }
+    }
+}
+
+/// Runs the bridge until `shutdown` completes: the AMI session (or the
+/// replay of `filePath`), the WebSocket server and the health endpoint, all
+/// as tasks on `ex`.
+///
+/// # Errors
+/// [`RunError`] when the config cannot be put to work (TLS files, tracker
+/// values, an unreadable recording).
+pub async fn run(
+    ex: Rc<LocalExecutor<'static>>,
+    listeners: Listeners,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let started = Instant::now();
+    let config = Rc::new(config);
+    let tracker = Rc::new(RefCell::new(Tracker::new(
+        tracker_options(&config).map_err(RunError::Tracker)?,
+    )));
+    let hub = Hub::new(config.ws.client_queue);
+    let session = SessionHandle::new();
+    let control = Rc::new(Control::new(
+        config.clone(),
+        tracker.clone(),
+        session.clone(),
+        ex.clone(),
+    ));
+
+    let settings = ws::Settings {
+        max_clients: config.ws.max_clients,
+        panel_json: http::panel::panel_json(config.ws.screen_pop_url.as_deref().unwrap_or("")),
+        ..ws::Settings::default()
+    };
+    let backend: Rc<dyn ws::Backend> = control.clone();
+    #[allow(unused_mut)]
+    let mut server = Server::new(
+        settings,
+        ws_users(&config).map_err(RunError::Users)?,
+        hub.clone(),
+        backend,
+    );
+    if let Some(tls) = &config.ws.tls {
+        #[cfg(feature = "tls")]
+        {
+            server = server
+                .with_tls(ws::Tls::from_pem_files(&tls.cert, &tls.key).map_err(RunError::Tls)?);
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = tls;
+            return Err(RunError::NoTls);
+        }
+    }
+
+    let http_refused = Rc::new(Cell::new(0u64));
+    let health_fn: http::server::HealthFn = {
+        let (session, tracker, server, hub, refused) = (
+            session.clone(),
+            tracker.clone(),
+            server.clone(),
+            hub.clone(),
+            http_refused.clone(),
+        );
+        Rc::new(move || {
+            health(
+                started,
+                &session,
+                &tracker.borrow(),
+                &server,
+                &hub,
+                refused.get(),
+            )
+        })
+    };
+    ex.spawn(http::server::serve(
+        listeners.health,
+        ex.clone(),
+        health_fn,
+        http_refused,
+    ))
+    .detach();
+    let ws_task = {
+        let (server, ex2) = (server.clone(), ex.clone());
+        ex.spawn(async move { server.serve(listeners.ws, ex2).await })
+    };
+
+    let core = Rc::new(RefCell::new(Core {
+        tracker,
+        hub,
+        control,
+        protocol: config.calls.protocol.prefix(),
+        events: Vec::new(),
+        frame: String::new(),
+    }));
+    // Shared by the AMI source and, after a replay that does not loop, the
+    // wait for the end: the bridge keeps serving until asked to stop.
+    let stopped = Cell::new(false);
+    let mut shutdown = core::pin::pin!(async {
+        shutdown.await;
+        stopped.set(true);
+    });
+    let result = match &config.replay {
+        Some(r) => {
+            let opts = PlaybackOptions {
+                gap: r.gap,
+                looping: r.looping,
+                limits: config.ami.limits,
+            };
+            let source = PlaybackSource::File(r.file.clone());
+            let played = ami::run_playback(source, opts, core, session, shutdown.as_mut()).await;
+            if played.is_ok() && !stopped.get() {
+                log::info!(
+                    "replay: end of {}; still serving until stopped",
+                    r.file.display()
+                );
+                shutdown.as_mut().await;
+            }
+            played.map_err(RunError::Playback)
+        }
+        None => {
+            ami::run_session(session_options(&config), core, session, shutdown.as_mut()).await;
+            Ok(())
+        }
+    };
+    drop(ws_task);
+    result
+}
+
+fn health(
+    started: Instant,
+    session: &SessionHandle,
+    tracker: &Tracker,
+    server: &Server,
+    hub: &Hub,
+    http_refused: u64,
+) -> Health {
+    let s = session.status();
+    let t = tracker.stats();
+    let w = server.stats();
+    let h = hub.stats();
+    Health {
+        uptime_s: started.elapsed().as_secs(),
+        source: match s.source {
+            ami::Source::Playback => http::Source::Replay,
+            _ => http::Source::Live,
+        },
+        ami: http::health::Ami {
+            connected: s.connected,
+            version: s.version.as_str().into(),
+            reconnects: u64::from(s.reconnects),
+            last_error: s.last_error.to_string(),
+            connected_for_s: s
+                .connected_since
+                .filter(|_| s.connected)
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .map(|d| d.as_secs()),
+            login_failures: u64::from(s.login_failures),
+        },
+        channels_used: t.channels_used,
+        channels_capacity: t.channels_capacity,
+        channels_refused: t.channels_refused,
+        clients_connected: w.connected,
+        clients_capacity: w.capacity,
+        clients_closed_slow: w.closed_slow,
+        clients_refused: w.refused,
+        auth_failures: w.auth_failures,
+        codec_packets: s.codec.packets,
+        codec_skipped: s.codec.skipped,
+        codec_malformed: s.codec.malformed_lines,
+        events_published: h.published,
+        http_refused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_of_device_channels_only() {
+        assert_eq!(line_of("PJSIP/", "PJSIP/1000-0000002a"), Some("1000"));
+        assert_eq!(
+            line_of("SIP/", "SIP/okon-ferry-00000012"),
+            Some("okon-ferry")
+        );
+        assert_eq!(line_of("PJSIP/", "Local/1000@from-queue-00000001;1"), None);
+        assert_eq!(line_of("SIP/", "PJSIP/1000-1"), None);
+    }
+
+    #[test]
+    fn demo_config_maps_onto_session_and_tracker() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.json");
+        let config = crate::config::load(&path).unwrap();
+        let t = tracker_options(&config).unwrap();
+        assert_eq!(t.protocol.as_str(), config.calls.protocol.prefix());
+        assert_eq!(t.channel_capacity, config.calls.max_channels);
+        assert!(ws_users(&config).unwrap().len() >= 3);
+    }
+}
