@@ -17,8 +17,9 @@
 //!       └── commands ──▶ validation ──▶ AMI actions ──▶ PBX
 //! ```
 //!
-//! - [`ami`]: the AMI codec, packets, and (in later modules) actions and the
-//!   live session.
+//! - [`app`]: the running bridge, wiring all of the below on one executor.
+//! - [`ami`]: the AMI codec and packets, actions, the live session with
+//!   login, keepalive, reconnect and resync, the replay source, the recorder.
 //! - [`calls`]: the call tracker and the call model clients see.
 //! - [`replay`]: `ctibridge replay`, a recording's call events as JSON lines.
 //! - [`http`]: the local /health and /metrics endpoint.
