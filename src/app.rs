@@ -11,18 +11,20 @@ use crate::ami::{
     SessionOptions,
 };
 use crate::calls::{CallEvent, Tracker, TrackerOptions};
-use crate::config::{AmiAuth, Config};
+use crate::config::{AmiAuth, Config, ConfigError};
 use crate::control::Control;
 use crate::http::{self, Health};
 use crate::json;
+use crate::limits::WS_SHUTDOWN_GRACE_MS;
 use crate::ws::{self, Hub, Server, UserEntry, Users};
 use async_executor::LocalExecutor;
 use async_net::TcpListener;
 use core::fmt;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::rc::Rc;
-use std::time::{Instant, SystemTime};
+use std::path::Path;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The two listening sockets, bound by the caller (so tests can use port 0
 /// and the binary can report a busy port before anything starts).
@@ -205,9 +207,215 @@ impl AmiSink for Core {
     }
 }
 
+/// Why a reload was refused; the running users stay as they were.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// No bridge is running with this handle (not started yet, or stopped).
+    NotRunning,
+    /// The new file is not a valid config.
+    Config(ConfigError),
+    /// The new users table was refused by the WebSocket side.
+    Users(ws::UsersError),
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::NotRunning => f.write_str("the bridge is not running"),
+            ReloadError::Config(e) => write!(f, "{e}"),
+            ReloadError::Users(e) => write!(f, "users: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {}
+
+/// What a reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Users in the new config, all of whom may now sign in.
+    pub users: usize,
+    /// Clients closed (1008 "signed out") because their user was removed or
+    /// their token now names another user or line.
+    pub signed_out: usize,
+    /// Other keys whose new value was not applied (see [`restart_keys`]).
+    pub restart_needed: Vec<&'static str>,
+}
+
+/// The bridge's side of a [`Reload`] handle while [`run_with_reload`] runs.
+struct Reloadable {
+    /// The config the bridge started with: every key but the users'.
+    running: Rc<Config>,
+    server: Server,
+    control: Rc<Control>,
+}
+
+/// Reloads the users of a running bridge (what SIGHUP does): tokens, names,
+/// lines, `debug`, and each user's `dialPatterns` and `context`. The AMI
+/// session and the clients whose users are unchanged carry on.
+///
+/// Create it, hand it to [`run_with_reload`], and call [`Reload::from_file`]
+/// (or [`Reload::apply`]) while the bridge runs. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Reload {
+    target: Rc<RefCell<Weak<Reloadable>>>,
+}
+
+impl Reload {
+    /// A handle not yet connected to a bridge.
+    pub fn new() -> Reload {
+        Reload::default()
+    }
+
+    /// Reads the config file at `path` and applies its users (see
+    /// [`Reload::apply`]). Logs the outcome: the changes on success, one
+    /// error line naming the file and the fault otherwise, in which case the
+    /// users in use stay as they were.
+    ///
+    /// # Errors
+    /// [`ReloadError`] when the file is not a valid config or the bridge is
+    /// not running.
+    pub fn from_file(&self, path: &Path) -> Result<Reloaded, ReloadError> {
+        let result = crate::config::load(path)
+            .map_err(ReloadError::Config)
+            .and_then(|c| self.apply(c));
+        match &result {
+            Ok(r) => {
+                log::info!(
+                    "config reloaded from {}: {} users, {} client{} signed out",
+                    path.display(),
+                    r.users,
+                    r.signed_out,
+                    if r.signed_out == 1 { "" } else { "s" }
+                );
+                if !r.restart_needed.is_empty() {
+                    log::warn!(
+                        "config reload: {} changed: restart ctibridge to apply (only users are reloaded)",
+                        r.restart_needed.join(", ")
+                    );
+                }
+            }
+            Err(e) => log::error!(
+                "config reload refused, keeping the users in use: {}: {e}",
+                path.display()
+            ),
+        }
+        result
+    }
+
+    /// Puts `new`'s users to work: who may sign in, and the dial patterns
+    /// and context of each. Clients whose token no longer names the same
+    /// user and line are closed with 1008 "signed out"; other clients and the
+    /// AMI session carry on. Every other key keeps its running value and is
+    /// listed in [`Reloaded::restart_needed`] when it differs.
+    ///
+    /// # Errors
+    /// [`ReloadError::Users`] when the WebSocket side refuses the users
+    /// table, [`ReloadError::NotRunning`] without a running bridge.
+    pub fn apply(&self, new: Config) -> Result<Reloaded, ReloadError> {
+        let bridge = self
+            .target
+            .borrow()
+            .upgrade()
+            .ok_or(ReloadError::NotRunning)?;
+        let users = ws_users(&new).map_err(ReloadError::Users)?;
+        let restart_needed = restart_keys(&bridge.running, &new);
+        let count = users.len();
+        let signed_out = bridge.server.set_users(users);
+        bridge.control.set_users(new.users);
+        Ok(Reloaded {
+            users: count,
+            signed_out,
+            restart_needed,
+        })
+    }
+}
+
+/// The keys other than `users` whose values differ between the running
+/// config and a reloaded one: they take effect only at a restart.
+pub fn restart_keys(running: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (running, new);
+    let checks: [(&'static str, bool); 26] = [
+        ("url", a.ami.host != b.ami.host),
+        ("port", a.ami.port != b.ami.port),
+        ("userName", a.ami.user_name != b.ami.user_name),
+        ("secret", a.ami.secret != b.ami.secret),
+        ("amiAuth", a.ami.auth != b.ami.auth),
+        (
+            "amiBufferSize/amiMaxLine/amiMaxFields",
+            a.ami.limits != b.ami.limits,
+        ),
+        ("pingIntervalS", a.ami.ping_interval != b.ami.ping_interval),
+        (
+            "actionTimeoutS",
+            a.ami.action_timeout != b.ami.action_timeout,
+        ),
+        (
+            "connectTimeoutS",
+            a.ami.connect_timeout != b.ami.connect_timeout,
+        ),
+        ("protocol", a.calls.protocol != b.calls.protocol),
+        (
+            "queueExtensionFormat",
+            a.calls.queue_extension_format != b.calls.queue_extension_format,
+        ),
+        (
+            "sendRingStartedOnRingingState",
+            a.calls.ring_started_on_ringing_state != b.calls.ring_started_on_ringing_state,
+        ),
+        (
+            "traceQueuesState",
+            a.calls.trace_queues_state != b.calls.trace_queues_state,
+        ),
+        (
+            "autoPauseOnCommutationStart",
+            a.calls.auto_pause_on_commutation_start != b.calls.auto_pause_on_commutation_start,
+        ),
+        (
+            "packetInfoConfig",
+            a.calls.packet_info != b.calls.packet_info,
+        ),
+        ("maxChannels", a.calls.max_channels != b.calls.max_channels),
+        (
+            "originateContext",
+            a.actions.originate_context != b.actions.originate_context,
+        ),
+        (
+            "parkingLotContext",
+            a.actions.parking_lot_context != b.actions.parking_lot_context,
+        ),
+        (
+            "asyncOriginate",
+            a.actions.async_originate != b.actions.async_originate,
+        ),
+        (
+            "originateRatePerMinute",
+            a.actions.originate_rate_per_minute != b.actions.originate_rate_per_minute,
+        ),
+        ("wsListen", a.ws.listen != b.ws.listen),
+        ("maxClients", a.ws.max_clients != b.ws.max_clients),
+        ("clientQueue", a.ws.client_queue != b.ws.client_queue),
+        ("tlsCert/tlsKey", a.ws.tls != b.ws.tls),
+        ("screenPopUrl", a.ws.screen_pop_url != b.ws.screen_pop_url),
+        ("healthListen", a.health_listen != b.health_listen),
+    ];
+    let mut keys: Vec<&'static str> = checks
+        .iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(k, _)| *k)
+        .collect();
+    if a.replay != b.replay {
+        keys.push("filePath/replayGapMs/replayLoop");
+    }
+    if a.log_level != b.log_level {
+        keys.push("logLevel");
+    }
+    keys
+}
+
 /// Runs the bridge until `shutdown` completes: the AMI session (or the
 /// replay of `filePath`), the WebSocket server and the health endpoint, all
-/// as tasks on `ex`.
+/// as tasks on `ex`. Users cannot be reloaded; see [`run_with_reload`].
 ///
 /// # Errors
 /// [`RunError`] when the config cannot be put to work (TLS files, tracker
@@ -217,6 +425,25 @@ pub async fn run(
     listeners: Listeners,
     config: Config,
     shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    run_with_reload(ex, listeners, config, shutdown, &Reload::new()).await
+}
+
+/// [`run`], with `reload` connected to the bridge while it runs.
+///
+/// When `shutdown` completes, the AMI session logs off while every
+/// WebSocket client is closed with 1001 "going away"; the function returns
+/// once both are done, waiting at most [`WS_SHUTDOWN_GRACE_MS`] for the
+/// clients' close answers.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_reload(
+    ex: Rc<LocalExecutor<'static>>,
+    listeners: Listeners,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    reload: &Reload,
 ) -> Result<(), RunError> {
     let started = Instant::now();
     let config = Rc::new(config);
@@ -290,6 +517,13 @@ pub async fn run(
         ex.spawn(async move { server.serve(listeners.ws, ex2).await })
     };
 
+    let reloadable = Rc::new(Reloadable {
+        running: config.clone(),
+        server: server.clone(),
+        control: control.clone(),
+    });
+    *reload.target.borrow_mut() = Rc::downgrade(&reloadable);
+
     let core = Rc::new(RefCell::new(Core {
         tracker,
         hub,
@@ -301,9 +535,11 @@ pub async fn run(
     // Shared by the AMI source and, after a replay that does not loop, the
     // wait for the end: the bridge keeps serving until asked to stop.
     let stopped = Cell::new(false);
+    // The clients are told to go while the session logs off.
     let mut shutdown = core::pin::pin!(async {
         shutdown.await;
         stopped.set(true);
+        server.shutdown();
     });
     let result = match &config.replay {
         Some(r) => {
@@ -329,6 +565,27 @@ pub async fn run(
         }
     };
     drop(ws_task);
+    drop(reloadable);
+    server.shutdown();
+    let grace = Duration::from_millis(WS_SHUTDOWN_GRACE_MS);
+    let closed = futures_lite::future::or(
+        async {
+            server.closed().await;
+            true
+        },
+        async {
+            async_io::Timer::after(grace).await;
+            false
+        },
+    )
+    .await;
+    if !closed {
+        log::info!(
+            "WebSocket: {} clients did not answer the close within {} ms; dropped",
+            server.stats().connected,
+            WS_SHUTDOWN_GRACE_MS
+        );
+    }
     result
 }
 
@@ -391,6 +648,30 @@ mod tests {
         );
         assert_eq!(line_of("PJSIP/", "Local/1000@from-queue-00000001;1"), None);
         assert_eq!(line_of("SIP/", "PJSIP/1000-1"), None);
+    }
+
+    #[test]
+    fn restart_keys_name_what_a_reload_leaves_alone() {
+        let parse = |text: &str| {
+            crate::config::parse(text.as_bytes(), Path::new("."))
+                .unwrap()
+                .0
+        };
+        let users = r#""users": [{ "line": "1000", "token": "a-token-of-16-chars-or-more" }]"#;
+        let running = parse(&format!(
+            r#"{{ "url": "pbx", "userName": "u", "secret": "x", {users} }}"#
+        ));
+        // Users differ, nothing else: nothing to restart for.
+        let new = parse(r#"{ "url": "pbx", "userName": "u", "secret": "x", "users": [] }"#);
+        assert!(restart_keys(&running, &new).is_empty());
+        let new = parse(&format!(
+            r#"{{ "url": "pbx2", "userName": "u", "secret": "y", "maxClients": 9, "protocol": "PJSIP/",
+                 "logLevel": "debug", {users} }}"#
+        ));
+        assert_eq!(
+            restart_keys(&running, &new),
+            ["url", "secret", "protocol", "maxClients", "logLevel"]
+        );
     }
 
     #[test]

@@ -29,12 +29,61 @@ pub fn execute(command: Command) -> ExitCode {
 /// Logs to stderr: `RUST_LOG` when set, else `info` until the config's
 /// `logLevel` is known.
 fn init_logging() {
+    let spec = std::env::var("RUST_LOG").ok();
+    let _ = install_logger(spec.as_deref(), env_logger::Target::Stderr);
+}
+
+/// Installs the process's logger: `spec` as `RUST_LOG` reads it (`None`:
+/// `info`), lines with a millisecond timestamp written to `target`.
+///
+/// Whatever `spec` says, the WebSocket library's `trace` lines are dropped:
+/// they print whole frames, and a client's `auth` frame holds its token. No
+/// line of ctibridge's own holds the AMI secret or a token at any level
+/// (tests/bridge.rs checks a whole session at `trace`).
+///
+/// # Errors
+/// When a logger is already installed.
+pub fn install_logger(
+    spec: Option<&str>,
+    target: env_logger::Target,
+) -> Result<(), log::SetLoggerError> {
     let mut b = env_logger::Builder::new();
-    match std::env::var("RUST_LOG") {
-        Ok(spec) => b.parse_filters(&spec),
-        Err(_) => b.filter_level(log::LevelFilter::Info),
+    match spec {
+        Some(spec) => b.parse_filters(spec),
+        None => b.filter_level(log::LevelFilter::Info),
     };
-    let _ = b.format_timestamp_millis().try_init();
+    let inner = b.format_timestamp_millis().target(target).build();
+    let max = inner.filter();
+    log::set_boxed_logger(Box::new(NoFrames(inner)))?;
+    log::set_max_level(max);
+    Ok(())
+}
+
+/// Drops the `trace` lines of the WebSocket library (see [`install_logger`]).
+struct NoFrames(env_logger::Logger);
+
+impl NoFrames {
+    fn passes(m: &log::Metadata<'_>) -> bool {
+        let t = m.target();
+        m.level() < log::Level::Trace
+            || !(t.starts_with("tungstenite") || t.starts_with("async_tungstenite"))
+    }
+}
+
+impl log::Log for NoFrames {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        NoFrames::passes(m) && self.0.enabled(m)
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if NoFrames::passes(r.metadata()) {
+            self.0.log(r);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
 }
 
 fn load(path: &str) -> Result<Config, ExitCode> {
@@ -73,21 +122,32 @@ fn check_config(c: &CheckConfig) -> ExitCode {
 }
 
 /// Completes at the first SIGTERM or SIGINT. SIGHUP is logged and ignored
-/// (reloading users without a restart is not done yet), so a stray HUP never
-/// kills the service.
+/// (`record` has nothing to reload), so a stray HUP never kills it.
 async fn stop_signal() {
+    signals(None).await
+}
+
+/// Completes at the first SIGTERM or SIGINT. At SIGHUP, `reload` (when
+/// given) reads its config file again and logs the outcome; the bridge runs
+/// on either way.
+async fn signals(reload: Option<(app::Reload, &Path)>) {
     let mut signals = match Signals::new([Signal::Term, Signal::Int, Signal::Hup]) {
         Ok(s) => s,
         Err(e) => {
-            log::warn!("cannot watch for SIGTERM/SIGINT ({e}); stop with SIGKILL");
+            log::warn!("cannot watch for SIGTERM/SIGINT/SIGHUP ({e}); stop with SIGKILL");
             return futures_lite::future::pending().await;
         }
     };
     while let Some(sig) = signals.next().await {
         match sig {
-            Ok(Signal::Hup) => log::warn!(
-                "SIGHUP: reloading the config is not supported yet; restart to apply changes"
-            ),
+            Ok(Signal::Hup) => match &reload {
+                Some((reload, path)) => {
+                    log::info!("SIGHUP: reloading the users from {}", path.display());
+                    // The outcome is logged by the reload itself.
+                    let _ = reload.from_file(path);
+                }
+                None => log::info!("SIGHUP: nothing to reload; ignored"),
+            },
             Ok(s) => {
                 log::info!("{s:?}: stopping");
                 return;
@@ -154,11 +214,14 @@ fn run(r: &Run) -> ExitCode {
         }
     }
     let ex = Rc::new(LocalExecutor::new());
-    let result = futures_lite::future::block_on(ex.run(app::run(
+    let reload = app::Reload::new();
+    let path = Path::new(&r.config);
+    let result = futures_lite::future::block_on(ex.run(app::run_with_reload(
         ex.clone(),
         listeners,
         config,
-        stop_signal(),
+        signals(Some((reload.clone(), path))),
+        &reload,
     )));
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -350,6 +350,15 @@ pub const WS_WRITE_TIMEOUT_S: u64 = 30;
 /// Seconds given to a closing handshake before the socket is dropped.
 pub const WS_CLOSE_TIMEOUT_S: u64 = 3;
 
+/// Milliseconds the bridge waits at shutdown (SIGTERM, SIGINT) for its
+/// WebSocket clients to complete their closing handshakes (code 1001), while
+/// it logs off AMI.
+///
+/// **At the limit:** the clients still open are dropped without their close
+/// answer and the process exits anyway, so a stop never takes much longer
+/// than this (systemd waits 90 s before SIGKILL; panels reconnect either way).
+pub const WS_SHUTDOWN_GRACE_MS: u64 = 1000;
+
 /// Most commands of one connection being carried out at once.
 ///
 /// **At the limit:** the next command gets a `rate_limited` error result at

@@ -26,7 +26,7 @@ pub mod rate;
 use crate::ami::{Action, ActionError, InvalidAction, Reply, SessionHandle};
 use crate::calls::model::{fixed, CallId as ModelCallId};
 use crate::calls::{CallEvent, EventKind, Tracker};
-use crate::config::{Config, Protocol, User as ConfigUser};
+use crate::config::{Config, Protocol, User as ConfigUser, Users as ConfigUsers};
 use crate::limits::AMI_MAX_PENDING_ACTIONS;
 use crate::ws::{self, CallId, Command, CommandError, Done, ErrorCode, LocalFuture, Number, User};
 use async_executor::LocalExecutor;
@@ -125,6 +125,9 @@ struct Live {
 /// app publishes. See the module documentation.
 pub struct Control {
     config: Rc<Config>,
+    /// The users' dial patterns and contexts: `config.users` until a reload
+    /// replaces them ([`Control::set_users`]).
+    users: RefCell<Box<ConfigUsers>>,
     tracker: Rc<RefCell<Tracker>>,
     session: SessionHandle,
     ex: Rc<LocalExecutor<'static>>,
@@ -143,6 +146,7 @@ impl Control {
     ) -> Control {
         let rate = RateLimiter::new(config.actions.originate_rate_per_minute);
         Control {
+            users: RefCell::new(config.users.clone()),
             config,
             tracker,
             session,
@@ -262,12 +266,20 @@ impl Control {
             .detach();
     }
 
-    /// The config entry of a signed-in user.
-    fn config_user(&self, user: &User) -> Result<&ConfigUser, CommandError> {
-        self.config
-            .users
+    /// Puts a reloaded config's users (dial patterns, contexts) to work for
+    /// the commands that start from now on.
+    pub fn set_users(&self, users: Box<ConfigUsers>) {
+        *self.users.borrow_mut() = users;
+    }
+
+    /// The config entry of a signed-in user (a copy: a reload may replace
+    /// the table while the command runs).
+    fn config_user(&self, user: &User) -> Result<ConfigUser, CommandError> {
+        self.users
+            .borrow()
             .iter()
             .find(|u| u.name == user.name.as_str() && u.line == user.line.as_str())
+            .cloned()
             .ok_or_else(|| {
                 CommandError::new(
                     ErrorCode::Forbidden,
@@ -277,7 +289,7 @@ impl Control {
     }
 
     /// Refuses a number the user's dial patterns do not allow.
-    fn check_dial(&self, user: &User, number: &str) -> Result<&ConfigUser, CommandError> {
+    fn check_dial(&self, user: &User, number: &str) -> Result<ConfigUser, CommandError> {
         let cu = self.config_user(user)?;
         if cu.allows(number) {
             Ok(cu)

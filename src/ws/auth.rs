@@ -99,13 +99,27 @@ impl Users {
     /// constant time, so the time taken says nothing about which one (or how
     /// much of one) matched.
     pub fn find(&self, token: &str) -> Option<Rc<User>> {
+        self.find_bytes(token.as_bytes())
+    }
+
+    fn find_bytes(&self, token: &[u8]) -> Option<Rc<User>> {
         let mut found = None;
         for (user, secret) in &self.entries {
-            if ct_eq(secret, token.as_bytes()) {
+            if ct_eq(secret, token) {
                 found = Some(user.clone());
             }
         }
         found
+    }
+
+    /// Who a client signed in as `user` (an entry of this table) is under
+    /// the table `new`: the user its token names there, if that user has the
+    /// same name and line. `None` (sign it out) otherwise, and when `user`
+    /// is not an entry of this table.
+    pub fn carried_over(&self, user: &Rc<User>, new: &Users) -> Option<Rc<User>> {
+        let (_, token) = self.entries.iter().find(|(u, _)| Rc::ptr_eq(u, user))?;
+        new.find_bytes(token)
+            .filter(|n| n.name == user.name && n.line == user.line)
     }
 
     /// Number of users.
@@ -292,6 +306,36 @@ mod tests {
 
     fn v4(a: u8, b: u8, c: u8, d: u8) -> Origin {
         Origin::of(IpAddr::V4(Ipv4Addr::new(a, b, c, d)))
+    }
+
+    #[test]
+    fn reloaded_table_keeps_only_unchanged_sign_ins() {
+        let old = Users::new([
+            user("Alice", "1000", "alice-token"),
+            user("Bob", "1002", "bob-token"),
+            user("Carol", "1003", "carol-token"),
+            user("Dave", "1004", "dave-token"),
+        ])
+        .unwrap();
+        let new = Users::new([
+            // Alice unchanged; Bob's token changed; Carol removed; Dave
+            // moved to another line; Erin added.
+            user("Alice", "1000", "alice-token"),
+            user("Bob", "1002", "bob-new-token"),
+            user("Dave", "1005", "dave-token"),
+            user("Erin", "1006", "erin-token"),
+        ])
+        .unwrap();
+        let kept = |token: &str| old.carried_over(&old.find(token).unwrap(), &new);
+        let alice = kept("alice-token").unwrap();
+        // The entry of the new table, so the next reload finds it there.
+        assert!(Rc::ptr_eq(&alice, &new.find("alice-token").unwrap()));
+        assert_eq!(kept("bob-token"), None);
+        assert_eq!(kept("carol-token"), None);
+        assert_eq!(kept("dave-token"), None);
+        // A user of another table is never taken for one of this table.
+        let stranger = new.find("erin-token").unwrap();
+        assert_eq!(old.carried_over(&stranger, &new), None);
     }
 
     #[test]

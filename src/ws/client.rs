@@ -5,7 +5,7 @@ use super::auth::{Origin, User};
 use super::fanout::{Next, Subscription};
 use super::handshake::{self, Route};
 use super::protocol::{self, CommandError, ErrorCode, Id, Request, Token};
-use super::server::{Counters, Shared};
+use super::server::{Counters, Shared, Ticket};
 use super::stream::Stream;
 use super::Command;
 use crate::limits::{
@@ -110,6 +110,8 @@ enum Incoming {
 
 struct Conn<'s> {
     sh: &'s Shared,
+    /// `None` for a connection being refused (it is closing anyway).
+    ticket: Option<Ticket<'s>>,
     ws: WebSocketStream<Stream>,
     peer: SocketAddr,
     last_rx: Instant,
@@ -130,6 +132,7 @@ pub(super) async fn refuse(sh: &Shared, tcp: TcpStream) {
     let Some(peer) = peer else { return };
     let mut conn = Conn {
         sh,
+        ticket: None,
         ws,
         peer,
         last_rx: Instant::now(),
@@ -146,7 +149,16 @@ pub(super) async fn run(
     tcp: TcpStream,
     peer: SocketAddr,
 ) {
-    let opened = timeout(sh.settings.handshake_timeout, open(sh, tcp, false)).await;
+    let ticket = sh.registry.enter();
+    // A shutdown during the handshake just drops the connection.
+    let opened = or(
+        timeout(sh.settings.handshake_timeout, open(sh, tcp, false)),
+        async {
+            ticket.kicked().await;
+            None
+        },
+    )
+    .await;
     let Some(Some((stream, rest, token))) = opened else {
         return;
     };
@@ -154,6 +166,7 @@ pub(super) async fn run(
         WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(ws_config())).await;
     let mut conn = Conn {
         sh,
+        ticket: Some(ticket),
         ws,
         peer,
         last_rx: Instant::now(),
@@ -313,17 +326,22 @@ impl Conn<'_> {
         let deadline = Instant::now() + self.sh.settings.auth_timeout;
         loop {
             let ws = &mut self.ws;
-            let item = or(async { Some(ws.next().await) }, async {
-                Timer::at(deadline).await;
-                None
-            })
+            let ticket = &self.ticket;
+            let item = or(
+                async { Ok(ws.next().await) },
+                or(
+                    async {
+                        Timer::at(deadline).await;
+                        Err(End::close(
+                            1008,
+                            "sign in first: send {\"op\":\"auth\",\"token\":...}",
+                        ))
+                    },
+                    async { Err(kicked(ticket).await) },
+                ),
+            )
             .await;
-            let Some(item) = item else {
-                return Err(End::close(
-                    1008,
-                    "sign in first: send {\"op\":\"auth\",\"token\":...}",
-                ));
-            };
+            let item = item?;
             let reply = match self.incoming(item)? {
                 Incoming::Control => continue,
                 Incoming::Binary => protocol::error_frame(&Id::Null, &binary_error()),
@@ -373,7 +391,7 @@ impl Conn<'_> {
                 )),
             });
         }
-        let user = token.as_ref().and_then(|t| self.sh.users.find(t));
+        let user = token.as_ref().and_then(|t| self.sh.users.borrow().find(t));
         let Some(user) = user else {
             self.sh.failures.borrow_mut().record_failure(origin, now);
             Counters::bump(&c.auth_failures);
@@ -387,6 +405,10 @@ impl Conn<'_> {
                 )),
             });
         };
+        // Before any await: a reload from now on sees who this is.
+        if let Some(t) = &self.ticket {
+            t.signed_in(user.clone());
+        }
         log::info!(
             "WebSocket: {} (line {}) signed in from {}",
             user.name,
@@ -421,11 +443,16 @@ impl Conn<'_> {
                 Result(String),
                 In(Option<Result<Message, WsError>>),
                 Tick,
+                Kicked(End),
             }
             let ws = &mut self.ws;
-            let out = or(async { Ev::Result(next_result(&outbox).await) }, async {
-                Ev::Out(sub.next().await)
-            });
+            let ticket = &self.ticket;
+            let out = or(
+                async { Ev::Kicked(kicked(ticket).await) },
+                or(async { Ev::Result(next_result(&outbox).await) }, async {
+                    Ev::Out(sub.next().await)
+                }),
+            );
             let inc = or(async { Ev::In(ws.next().await) }, async {
                 Timer::at(next_tick).await;
                 Ev::Tick
@@ -437,6 +464,7 @@ impl Conn<'_> {
                     Err(End::close(SLOW, "too slow: event queue full"))
                 }
                 Ev::Result(frame) => self.write_text(frame, Some(&sub)).await,
+                Ev::Kicked(end) => Err(end),
                 Ev::Tick => {
                     next_tick = Instant::now() + ping_every;
                     let quiet = self.last_rx.elapsed();
@@ -607,6 +635,17 @@ impl Conn<'_> {
             }
         })
         .await;
+    }
+}
+
+/// The close the server asks for (never, without a ticket).
+async fn kicked(ticket: &Option<Ticket<'_>>) -> End {
+    match ticket {
+        Some(t) => {
+            let (code, reason) = t.kicked().await;
+            End::close(code, reason)
+        }
+        None => pending().await,
     }
 }
 

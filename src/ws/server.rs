@@ -1,7 +1,7 @@
 //! The WebSocket server: accepts connections up to the limit and gives each
 //! its own task on the local executor.
 
-use super::auth::{FailureTable, Users};
+use super::auth::{FailureTable, User, Users};
 use super::fanout::Hub;
 #[cfg(feature = "tls")]
 use super::tls::Tls;
@@ -13,7 +13,9 @@ use crate::limits::{
 use async_executor::LocalExecutor;
 use async_net::TcpListener;
 use std::cell::{Cell, RefCell};
+use std::future::poll_fn;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// How the server behaves; the defaults are the named limits.
@@ -101,13 +103,126 @@ impl Counters {
 /// What every connection task shares.
 pub(super) struct Shared {
     pub settings: Settings,
-    pub users: Users,
+    /// Swapped by [`Server::set_users`] when the config is reloaded.
+    pub users: RefCell<Users>,
     pub hub: Rc<Hub>,
     pub backend: Rc<dyn Backend>,
     #[cfg(feature = "tls")]
     pub tls: Option<Tls>,
     pub failures: RefCell<FailureTable>,
     pub counters: Counters,
+    pub registry: Registry,
+}
+
+/// The close the server asks of a connection: code and reason.
+pub(super) type Kick = (u16, &'static str);
+
+/// The close of every connection when the server shuts down.
+pub(super) const GOING_AWAY: Kick = (1001, "server shutting down");
+/// The close of a client whose user was removed or whose token changed.
+pub(super) const SIGNED_OUT: Kick = (1008, "signed out");
+
+struct Entry {
+    user: Option<Rc<User>>,
+    kick: Option<Kick>,
+    waker: Option<Waker>,
+}
+
+/// The open connections (at most `maxClients`, one entry each), so the
+/// server can close them: all at shutdown, some when users change.
+#[derive(Default)]
+pub(super) struct Registry {
+    entries: RefCell<Vec<Option<Entry>>>,
+    closing: Cell<bool>,
+    drained: RefCell<Option<Waker>>,
+}
+
+impl Registry {
+    /// Registers a new connection; one that arrives during shutdown is
+    /// asked to close at once.
+    pub fn enter(&self) -> Ticket<'_> {
+        let entry = Entry {
+            user: None,
+            kick: self.closing.get().then_some(GOING_AWAY),
+            waker: None,
+        };
+        let mut entries = self.entries.borrow_mut();
+        let index = match entries.iter().position(Option::is_none) {
+            Some(i) => {
+                entries[i] = Some(entry);
+                i
+            }
+            None => {
+                entries.push(Some(entry));
+                entries.len() - 1
+            }
+        };
+        Ticket { reg: self, index }
+    }
+
+    /// Asks every connection for which `pick` is true to close with `kick`;
+    /// returns how many were asked. `pick` may replace the signed-in user.
+    fn kick(&self, kick: Kick, mut pick: impl FnMut(&mut Option<Rc<User>>) -> bool) -> usize {
+        let mut n = 0;
+        for e in self.entries.borrow_mut().iter_mut().flatten() {
+            if e.kick.is_none() && pick(&mut e.user) {
+                e.kick = Some(kick);
+                n += 1;
+                if let Some(w) = e.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        n
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.borrow().iter().all(Option::is_none)
+    }
+}
+
+/// One connection's entry in the [`Registry`]; dropping it removes it.
+pub(super) struct Ticket<'s> {
+    reg: &'s Registry,
+    index: usize,
+}
+
+impl Ticket<'_> {
+    /// Records who the connection signed in as, so a reload can sign it out.
+    pub fn signed_in(&self, user: Rc<User>) {
+        if let Some(e) = self.reg.entries.borrow_mut()[self.index].as_mut() {
+            e.user = Some(user);
+        }
+    }
+
+    /// Waits until the server asks this connection to close.
+    pub async fn kicked(&self) -> Kick {
+        poll_fn(|cx| {
+            let mut entries = self.reg.entries.borrow_mut();
+            let Some(e) = entries[self.index].as_mut() else {
+                return Poll::Ready(GOING_AWAY);
+            };
+            match e.kick {
+                Some(k) => Poll::Ready(k),
+                None => {
+                    e.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        self.reg.entries.borrow_mut()[self.index] = None;
+        if self.reg.is_empty() {
+            if let Some(w) = self.reg.drained.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
 }
 
 /// The WebSocket server. Cheap to clone (one shared state); keep a clone to
@@ -125,13 +240,14 @@ impl Server {
         Server {
             shared: Rc::new(Shared {
                 settings,
-                users,
+                users: RefCell::new(users),
                 hub,
                 backend,
                 #[cfg(feature = "tls")]
                 tls: None,
                 failures,
                 counters: Counters::default(),
+                registry: Registry::default(),
             }),
         }
     }
@@ -165,12 +281,68 @@ impl Server {
         }
     }
 
-    /// Accepts connections on `listener` until the future is dropped, each
-    /// served by its own task on `ex` (commands too run as tasks on `ex`).
-    /// Dropping this future stops accepting; connections already open carry
-    /// on until they end.
+    /// Replaces the users who may sign in (a reloaded config). Clients
+    /// signed in with a token that no longer names the same user (name and
+    /// line) are closed with 1008 "signed out"; the others carry on, and
+    /// connections not signed in yet are checked against the new users.
+    /// Returns how many clients were signed out.
+    pub fn set_users(&self, users: Users) -> usize {
+        let sh = &self.shared;
+        let old = sh.users.replace(users);
+        let new = sh.users.borrow();
+        sh.registry.kick(SIGNED_OUT, |user| {
+            let Some(u) = user else { return false };
+            match old.carried_over(u, &new) {
+                Some(same) => {
+                    *user = Some(same);
+                    false
+                }
+                None => {
+                    log::info!(
+                        "WebSocket: {} (line {}) signed out: the reloaded config no longer has its token",
+                        u.name,
+                        u.line
+                    );
+                    true
+                }
+            }
+        })
+    }
+
+    /// Starts the shutdown: [`Server::serve`] accepts no more connections,
+    /// and every open connection, signed in or not, is closed with 1001
+    /// "going away" (after the frame it is writing, if any). Await
+    /// [`Server::closed`] to know when they are gone.
+    pub fn shutdown(&self) {
+        let reg = &self.shared.registry;
+        reg.closing.set(true);
+        reg.kick(GOING_AWAY, |_| true);
+    }
+
+    /// Completes when no connection is open. Each closing handshake is
+    /// bounded by the close timeout; callers in a hurry add their own.
+    pub async fn closed(&self) {
+        let reg = &self.shared.registry;
+        poll_fn(|cx| {
+            if reg.is_empty() {
+                Poll::Ready(())
+            } else {
+                *reg.drained.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Accepts connections on `listener` until the future is dropped or
+    /// [`Server::shutdown`] is called, each served by its own task on `ex`
+    /// (commands too run as tasks on `ex`). Dropping this future stops
+    /// accepting; connections already open carry on until they end.
     pub async fn serve(&self, listener: TcpListener, ex: Rc<LocalExecutor<'static>>) {
         loop {
+            if self.shared.registry.closing.get() {
+                return;
+            }
             let (tcp, peer) = match listener.accept().await {
                 Ok(c) => c,
                 Err(e) => {
@@ -180,6 +352,9 @@ impl Server {
                     continue;
                 }
             };
+            if self.shared.registry.closing.get() {
+                return;
+            }
             let _ = tcp.set_nodelay(true);
             let sh = self.shared.clone();
             let c = &sh.counters;
