@@ -249,9 +249,15 @@ fn record(r: &Record) -> ExitCode {
     let fut = crate::ami::record::run_record(&opts, Path::new(&r.out), duration, stop_signal());
     match futures_lite::future::block_on(fut) {
         Ok(s) => {
+            // The session calls any stop a shutdown; say which one it was.
+            let why = match (s.ended.as_str(), r.duration) {
+                ("shut down", Some(d)) => format!("stopped after {d} s or by a signal"),
+                ("shut down", None) => "stopped by a signal".to_string(),
+                (other, _) => other.to_string(),
+            };
             eprintln!(
-                "recorded {} bytes ({} packets) to {}: {}",
-                s.bytes, s.packets, r.out, s.ended
+                "recorded {} bytes ({} packets) to {}: {why}",
+                s.bytes, s.packets, r.out
             );
             ExitCode::SUCCESS
         }

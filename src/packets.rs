@@ -1,7 +1,8 @@
 //! `ctibridge replay --packets`: a recording's AMI packets as JSON lines, for
 //! support cases and for checking the codec on a customer's capture.
 
-use crate::ami::{Decoder, Item, Kind, Limits, Packet};
+use crate::ami::codec::decode_all;
+use crate::ami::{Item, Kind, Limits, Packet};
 use crate::json;
 use std::io::{self, Write};
 
@@ -19,31 +20,21 @@ pub fn write_packets(
     out: &mut impl Write,
     warn: &mut impl Write,
 ) -> io::Result<u64> {
-    let mut dec = Decoder::new(limits);
-    let mut rest = input;
     let mut line = String::new();
     let mut count = 0;
-    loop {
-        let took = dec.feed(rest);
-        rest = &rest[took..];
-        if rest.is_empty() {
-            dec.finish();
-        }
-        while let Some(item) = dec.next_item() {
-            match item {
-                Item::Packet(p) => {
-                    line.clear();
-                    render(&p, &mut line);
-                    out.write_all(line.as_bytes())?;
-                    count += 1;
-                }
-                Item::Skipped { error, .. } => writeln!(warn, "warning: packet skipped: {error}")?,
+    decode_all(input, limits, |item| {
+        match item {
+            Item::Packet(p) => {
+                line.clear();
+                render(&p, &mut line);
+                out.write_all(line.as_bytes())?;
+                count += 1;
             }
+            Item::Skipped { error, .. } => writeln!(warn, "warning: packet skipped: {error}")?,
         }
-        if rest.is_empty() {
-            return Ok(count);
-        }
-    }
+        Ok::<(), io::Error>(())
+    })?;
+    Ok(count)
 }
 
 fn render(p: &Packet<'_>, line: &mut String) {

@@ -1,7 +1,8 @@
 //! `ctibridge replay FILE`: a recording's call-model events as JSON lines,
 //! exactly what a client subscribed to every line would receive.
 
-use crate::ami::{Decoder, Item, Kind, Limits};
+use crate::ami::codec::decode_all;
+use crate::ami::{Item, Kind, Limits};
 use crate::calls::{CallEvent, Tracker, TrackerOptions, TrackerStats};
 use std::io::{self, Write};
 
@@ -35,48 +36,36 @@ pub fn run(
     out: &mut impl Write,
     warn: &mut impl Write,
 ) -> io::Result<ReplayStats> {
-    let mut dec = Decoder::new(Limits::default());
     let mut tracker = Tracker::new(opts.clone());
     let mut events: Vec<CallEvent> = Vec::with_capacity(16);
     let mut line = String::with_capacity(256);
     let mut stats = ReplayStats::default();
-    let mut rest = input;
-    loop {
-        let took = dec.feed(rest);
-        rest = &rest[took..];
-        if rest.is_empty() {
-            dec.finish();
-        }
-        while let Some(item) = dec.next_item() {
-            match item {
-                Item::Packet(p) => {
-                    stats.packets += 1;
-                    if matches!(p.kind(), Kind::Action(_)) {
-                        continue;
-                    }
+    decode_all(input, Limits::default(), |item| {
+        match item {
+            Item::Packet(p) => {
+                stats.packets += 1;
+                if !matches!(p.kind(), Kind::Action(_)) {
                     tracker.handle(&p, &mut events);
                 }
-                Item::Skipped { error, .. } => {
-                    stats.skipped += 1;
-                    writeln!(warn, "warning: packet skipped: {error}")?;
-                }
             }
-            for e in events.drain(..) {
-                if lines.is_some_and(|ls| !ls.contains(&e.line())) {
-                    continue;
-                }
-                line.clear();
-                // Writing into a String cannot fail.
-                let _ = e.write_json(&mut line);
-                line.push('\n');
-                out.write_all(line.as_bytes())?;
-                stats.events += 1;
+            Item::Skipped { error, .. } => {
+                stats.skipped += 1;
+                writeln!(warn, "warning: packet skipped: {error}")?;
             }
         }
-        if rest.is_empty() {
-            break;
+        for e in events.drain(..) {
+            if lines.is_some_and(|ls| !ls.contains(&e.line())) {
+                continue;
+            }
+            line.clear();
+            // Writing into a String cannot fail.
+            let _ = e.write_json(&mut line);
+            line.push('\n');
+            out.write_all(line.as_bytes())?;
+            stats.events += 1;
         }
-    }
+        Ok::<(), io::Error>(())
+    })?;
     stats.tracker = tracker.stats();
     if stats.tracker.channels_refused > 0 {
         writeln!(

@@ -481,6 +481,34 @@ fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|&b| b == b' ' || b == b'\t' || b == b'\r')
 }
 
+/// Decodes a whole stream held in memory (a recording): feeds it through a
+/// [`Decoder`] with `limits`, marks its end, and hands every item to `f` in
+/// order. Returns the decoder's counters, or the first error of `f`.
+///
+/// # Errors
+/// Only what `f` returns.
+pub fn decode_all<E>(
+    input: &[u8],
+    limits: Limits,
+    mut f: impl FnMut(Item<'_>) -> Result<(), E>,
+) -> Result<Stats, E> {
+    let mut dec = Decoder::new(limits);
+    let mut rest = input;
+    loop {
+        let took = dec.feed(rest);
+        rest = &rest[took..];
+        if rest.is_empty() {
+            dec.finish();
+        }
+        while let Some(item) = dec.next_item() {
+            f(item)?;
+        }
+        if rest.is_empty() {
+            return Ok(dec.stats());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,8 +225,11 @@ pub struct SessionStatus {
     pub banner: StatusText,
     /// When the current connection logged in.
     pub connected_since: Option<SystemTime>,
-    /// Connection attempts after the first.
+    /// Successful logins after the first (a PBX restart or a network cut
+    /// that healed counts once, however many attempts it took).
     pub reconnects: u32,
+    /// Successful logins since start.
+    pub logins: u32,
     /// The last reason a connection ended or failed, empty if none.
     pub last_error: StatusText,
     /// Logins Asterisk refused.
@@ -513,6 +516,10 @@ fn apply<S: AmiSink>(
             let mut st = handle.status_mut();
             match c {
                 Change::Connected { version } => {
+                    if st.logins > 0 {
+                        st.reconnects += 1;
+                    }
+                    st.logins += 1;
                     st.connected = true;
                     st.version = version.clone();
                     st.banner = bounded(handle.shared.core.borrow().banner());
@@ -791,12 +798,7 @@ pub async fn run_session<S: AmiSink>(
     let mut backoff = super::backoff::Backoff::new(opts.backoff_min, opts.backoff_max);
     let mut dec = Decoder::new(opts.limits);
     let mut notice = Notice::default();
-    let mut attempts = 0u32;
     while !stop.is_stopped() {
-        if attempts > 0 {
-            handle.status_mut().reconnects += 1;
-        }
-        attempts += 1;
         let mut watch = Watch {
             inner: &mut sink,
             opts: &opts,

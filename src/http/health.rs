@@ -23,7 +23,7 @@ pub struct Ami {
     pub connected: bool,
     /// Banner version (`Asterisk Call Manager/x.y.z` → `x.y.z`), if seen.
     pub version: String,
-    /// Connections made after the first.
+    /// Successful logins after the first.
     pub reconnects: u64,
     /// The last connection or login error, in words.
     pub last_error: String,

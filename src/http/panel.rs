@@ -40,6 +40,9 @@ mod tests {
             "RingFinished",
             "queue_pause",
             "attended_transfer",
+            "\"hold\"",
+            "\"unhold\"",
+            "\"hangup\"",
         ] {
             assert!(PANEL_HTML.contains(needle), "{needle}");
         }
