@@ -1196,9 +1196,15 @@ impl Tracker {
     }
 
     /// The originate hint that applies to a channel dialled by `caller`: the
-    /// caller's own, or its Local pair's.
+    /// caller's own, or its Local pair's, and only when the caller is a Local
+    /// channel (an Originate through `Local/…` reaching the user's phone). A
+    /// hinted phone that dials another phone is an ordinary call: the dialled
+    /// phone's call is incoming.
     fn caller_hint(&self, caller: u32) -> Option<Number> {
         let c = self.chans.get(caller);
+        if c.local == 0 {
+            return None;
+        }
         if let Some(h) = &c.hint {
             return Some(h.clone());
         }
@@ -2052,6 +2058,31 @@ mod tests {
             );
         let evs = feed(&mut t, &ami);
         assert_eq!(brief(&evs), ["1000 o.3 RingStarted outgoing 555"]);
+    }
+
+    #[test]
+    fn hinted_originate_of_a_phone_that_dials_another_phone_rings_it_incoming() {
+        // What a `call` command does on a real Asterisk 22: the line's phone
+        // is originated with a preset ChannelId, answers, and the dialplan
+        // dials 1002 from it.
+        let mut t = Tracker::new(TrackerOptions::default());
+        t.expect_originate("ctib-1", "1000", "1002");
+        let ami = newchannel("PJSIP/1000-00000002", "ctib-1", 0, "1000", "s")
+            + &newchannel("PJSIP/1002-00000003", "1.3", 0, "1002", "s")
+            + &dial_begin(
+                "PJSIP/1000-00000002",
+                "ctib-1",
+                "1000",
+                "PJSIP/1002-00000003",
+                "1.3",
+            );
+        let evs = feed(&mut t, &ami);
+        let b = brief(&evs);
+        assert_eq!(b[0], "1000 ctib-1 RingStarted outgoing 1002");
+        assert!(
+            b.contains(&"1002 1.3 RingStarted incoming 1000".to_string()),
+            "{b:?}"
+        );
     }
 
     #[test]
