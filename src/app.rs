@@ -487,22 +487,25 @@ pub async fn run_with_reload(
 
     let http_refused = Rc::new(Cell::new(0u64));
     let health_fn: http::server::HealthFn = {
-        let (session, tracker, server, hub, refused) = (
+        let (session, tracker, server, hub, control, refused) = (
             session.clone(),
             tracker.clone(),
             server.clone(),
             hub.clone(),
+            control.clone(),
             http_refused.clone(),
         );
         Rc::new(move || {
-            health(
+            let mut h = health(
                 started,
                 &session,
                 &tracker.borrow(),
                 &server,
                 &hub,
                 refused.get(),
-            )
+            );
+            h.dropped.commands_rate_limited = control.stats().rate_limited;
+            h
         })
     };
     ex.spawn(http::server::serve(
@@ -632,6 +635,14 @@ fn health(
         codec_malformed: s.codec.malformed_lines,
         events_published: h.published,
         http_refused,
+        dropped: http::health::Dropped {
+            bridges: t.bridges_refused,
+            originate_hints: t.hints_dropped,
+            events_too_large: h.dropped,
+            ami_late_answers: s.late_answers,
+            ami_list_items: s.list_items_dropped,
+            commands_rate_limited: 0,
+        },
     }
 }
 

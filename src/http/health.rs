@@ -68,6 +68,26 @@ pub struct Health {
     pub events_published: u64,
     /// HTTP requests to this endpoint refused (too many, too large, too slow).
     pub http_refused: u64,
+    /// Everything else dropped at a limit.
+    pub dropped: Dropped,
+}
+
+/// Drops at limits that the groups above do not show: each counts one
+/// thing given up so the bridge could keep running.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// New bridges not tracked: the bridge table was full.
+    pub bridges: u64,
+    /// Originate hints forgotten: too many calls were pending.
+    pub originate_hints: u64,
+    /// Events sent to nobody: larger than the largest frame.
+    pub events_too_large: u64,
+    /// AMI answers that came after their caller stopped waiting.
+    pub ami_late_answers: u64,
+    /// AMI list items over the list limit.
+    pub ami_list_items: u64,
+    /// Client commands refused by the originate rate limit.
+    pub commands_rate_limited: u64,
 }
 
 impl Health {
@@ -125,15 +145,27 @@ impl Health {
         )?;
         write!(
             out,
-            "\"events\":{{\"published\":{}}},\"http\":{{\"refused\":{}}}}}",
+            "\"events\":{{\"published\":{}}},\"http\":{{\"refused\":{}}},",
             self.events_published, self.http_refused
+        )?;
+        let d = &self.dropped;
+        write!(
+            out,
+            "\"dropped\":{{\"bridges\":{},\"originate_hints\":{},\"events_too_large\":{},\"ami_late_answers\":{},\"ami_list_items\":{},\"commands_rate_limited\":{}}}}}",
+            d.bridges,
+            d.originate_hints,
+            d.events_too_large,
+            d.ami_late_answers,
+            d.ami_list_items,
+            d.commands_rate_limited
         )
     }
 
     /// Writes the same figures in the Prometheus text exposition format.
     pub fn write_prometheus(&self, out: &mut impl Write) -> fmt::Result {
         let b = |v: bool| u64::from(v);
-        let metrics: [(&str, &str, &str, u64); 18] = [
+        let d = &self.dropped;
+        let metrics: [(&str, &str, &str, u64); 24] = [
             (
                 "ctibridge_up",
                 "gauge",
@@ -242,6 +274,42 @@ impl Health {
                 "Health requests refused",
                 self.http_refused,
             ),
+            (
+                "ctibridge_bridges_refused_total",
+                "counter",
+                "Bridges not tracked: table full",
+                d.bridges,
+            ),
+            (
+                "ctibridge_originate_hints_dropped_total",
+                "counter",
+                "Originate hints forgotten",
+                d.originate_hints,
+            ),
+            (
+                "ctibridge_events_too_large_total",
+                "counter",
+                "Events larger than a frame, sent to nobody",
+                d.events_too_large,
+            ),
+            (
+                "ctibridge_ami_late_answers_total",
+                "counter",
+                "AMI answers after their caller gave up",
+                d.ami_late_answers,
+            ),
+            (
+                "ctibridge_ami_list_items_dropped_total",
+                "counter",
+                "AMI list items over the list limit",
+                d.ami_list_items,
+            ),
+            (
+                "ctibridge_commands_rate_limited_total",
+                "counter",
+                "Calls refused by the originate rate limit",
+                d.commands_rate_limited,
+            ),
         ];
         for (name, kind, help, value) in metrics {
             writeln!(
@@ -284,6 +352,7 @@ mod tests {
             s.contains("\"channels\":{\"used\":3,\"capacity\":1024,\"refused\":0}"),
             "{s}"
         );
+        assert!(s.contains("\"dropped\":{\"bridges\":0,"), "{s}");
         assert!(s.ends_with("}}"));
     }
 
