@@ -431,15 +431,18 @@ pub(crate) struct Bridge {
 /// The bridge table.
 pub(crate) struct BridgeTable {
     slots: std::vec::Vec<Bridge>,
+    capacity: usize,
     free: std::vec::Vec<u32>,
     by_id: Index,
     used: usize,
 }
 
 impl BridgeTable {
+    /// Like the channel table: reserved at once, slots written on first use.
     pub fn new(capacity: usize) -> BridgeTable {
         BridgeTable {
-            slots: (0..capacity).map(|_| Bridge::default()).collect(),
+            slots: std::vec::Vec::with_capacity(capacity),
+            capacity,
             free: (0..capacity as u32).rev().collect(),
             by_id: Index::with_capacity(capacity),
             used: 0,
@@ -447,6 +450,11 @@ impl BridgeTable {
     }
 
     pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Slots written so far: every used slot is below this.
+    pub fn touched(&self) -> usize {
         self.slots.len()
     }
 
@@ -473,6 +481,9 @@ impl BridgeTable {
 
     pub fn alloc(&mut self, id: &str, kind: BridgeKind) -> Option<u32> {
         let slot = self.free.pop()?;
+        while self.slots.len() <= slot as usize {
+            self.slots.push(Bridge::default());
+        }
         let b = &mut self.slots[slot as usize];
         *b = Bridge {
             used: true,

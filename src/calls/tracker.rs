@@ -571,7 +571,7 @@ impl Tracker {
                 c.bridge = NONE;
             }
         }
-        for b in 0..self.bridges.capacity() as u32 {
+        for b in 0..self.bridges.touched() as u32 {
             let br = self.bridges.get_mut(b);
             if br.used {
                 br.members.clear();
@@ -645,7 +645,7 @@ impl Tracker {
                 self.refresh_party(slot, out);
             }
         }
-        for b in 0..self.bridges.capacity() as u32 {
+        for b in 0..self.bridges.touched() as u32 {
             let br = self.bridges.get(b);
             if br.used && br.members.is_empty() {
                 self.bridges.release(b);

@@ -45,12 +45,15 @@ fn ws_config() -> WebSocketConfig {
 }
 
 /// `fut`, or `None` after `d`.
-async fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    or(async { Some(fut.await) }, async {
+///
+/// A plain function returning the race (not an `async fn`): an `async fn`
+/// would keep its own copy of `fut` beside the one moved into the race,
+/// and the handshake future it wraps is the largest of a connection.
+fn timeout<T>(d: Duration, fut: impl Future<Output = T>) -> impl Future<Output = Option<T>> {
+    or(async move { Some(fut.await) }, async move {
         Timer::after(d).await;
         None
     })
-    .await
 }
 
 /// How a connection ends.
