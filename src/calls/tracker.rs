@@ -1035,8 +1035,13 @@ impl Tracker {
     /// The real party behind `peer` as seen from `me`: through Local channel
     /// pairs and the bridges beyond them to a channel that is not Local.
     /// When the chain is not complete yet, the last Local channel's caller
-    /// (which Asterisk keeps as the far party) stands in.
-    fn resolve(&self, peer: u32, me: u32) -> (Number, Name) {
+    /// (which Asterisk keeps as the far party) stands in; when a Local
+    /// channel's other half runs dialplan (an application, not a bridge),
+    /// the party is the extension the Local channel was made for. A party
+    /// with no caller ID at all (withheld, a CLI originate) is still a party:
+    /// empty number and name. `None` only while nobody is there yet: a Local
+    /// channel that has not answered.
+    fn resolve(&self, peer: u32, me: u32) -> Option<(Number, Name)> {
         let mut p = peer;
         for _ in 0..4 {
             let pc = self.chans.get(p);
@@ -1064,16 +1069,20 @@ impl Tracker {
             }
         }
         let pc = self.chans.get(p);
+        let mc = self.chans.get(me);
         if pc.local != 0 && pc.state != 6 {
             // A Local channel not answered yet (the one a blind transfer
             // puts in the bridge while its other half still rings): nobody
             // to talk with yet.
-            (Number::new(), Name::new())
+            None
         } else if !pc.cnum.is_empty() {
-            (pc.cnum.clone(), pc.cname.clone())
+            Some((pc.cnum.clone(), pc.cname.clone()))
+        } else if !mc.clnum.is_empty() || !mc.clname.is_empty() {
+            Some((mc.clnum.clone(), mc.clname.clone()))
+        } else if let Some(exten) = names::local_exten(&pc.name) {
+            Some((fixed(exten), Name::new()))
         } else {
-            let mc = self.chans.get(me);
-            (mc.clnum.clone(), mc.clname.clone())
+            Some((Number::new(), Name::new()))
         }
     }
 
@@ -1091,10 +1100,9 @@ impl Tracker {
         let Some(peer) = b.members.iter().copied().find(|&m| m != slot) else {
             return;
         };
-        let (num, name) = self.resolve(peer, slot);
-        if num.is_empty() && name.is_empty() {
+        let Some((num, name)) = self.resolve(peer, slot) else {
             return;
-        }
+        };
         if self.chans.get(slot).call.phase != Phase::Started {
             self.start_anyway(slot, (&num, &name), out);
         }
@@ -1970,6 +1978,33 @@ mod tests {
                 // incoming because the PBX created its channel.
                 "1006 1.3 RingStarted incoming 1000",
                 "1006 1.3 CommutationStarted 1000",
+            ]
+        );
+    }
+
+    #[test]
+    fn withheld_caller_is_still_a_party_to_talk_with() {
+        let mut t = Tracker::new(TrackerOptions::default());
+        let trunk = "Event: Newchannel\nChannel: PJSIP/trunk-00000001\nChannelState: 4\n\
+                     CallerIDNum: <unknown>\nCallerIDName: <unknown>\nExten: 1002\nUniqueid: 9.1\n\n";
+        let ami = trunk.to_string()
+            + &newchannel("PJSIP/1002-00000002", "9.2", 0, "1002", "s")
+            + "Event: DialBegin\nChannel: PJSIP/trunk-00000001\nCallerIDNum: <unknown>\n\
+               CallerIDName: <unknown>\nUniqueid: 9.1\nDestChannel: PJSIP/1002-00000002\n\
+               DestUniqueid: 9.2\nDialString: 1002\n\n"
+            + &state("9.2", 6)
+            + &dial_end("9.1", "9.2", "ANSWER")
+            + &enter("b9", "9.2")
+            + &enter("b9", "9.1")
+            + &hangup("9.2", 16);
+        let evs = feed(&mut t, &ami);
+        let phone: std::vec::Vec<_> = evs.into_iter().filter(|e| e.line() == "1002").collect();
+        assert_eq!(
+            brief(&phone),
+            [
+                "1002 9.2 RingStarted incoming ",
+                "1002 9.2 CommutationStarted ",
+                "1002 9.2 RingFinished completed 16 true",
             ]
         );
     }
