@@ -1193,6 +1193,12 @@ impl Tracker {
         if c.line.is_empty() || k.phase != Phase::Started || k.commutated || c.clnum.is_empty() {
             return;
         }
+        // The first leg of an Originate gets the line's own caller id as its
+        // connected line (the Originate's `CallerID`): that is not the other
+        // party.
+        if c.clnum.as_str() == c.line.as_str() {
+            return;
+        }
         if k.number == c.clnum && k.name == c.clname {
             return;
         }
@@ -2062,6 +2068,25 @@ mod tests {
             [
                 "1000 2.8 RingStarted outgoing ",
                 "1000 2.8 RingFinished no_answer 19 false"
+            ]
+        );
+    }
+
+    #[test]
+    fn originate_leg_connected_to_its_own_line_is_no_caller_change() {
+        let mut t = Tracker::new(TrackerOptions::default());
+        t.expect_originate("orig-8", "1000", "1002");
+        let ami = newchannel("PJSIP/1000-0000000b", "orig-8", 0, "1000", "s")
+            + "Event: NewConnectedLine\nUniqueid: orig-8\nConnectedLineNum: 1000\n\
+               ConnectedLineName: Alice\n\n"
+            + "Event: NewConnectedLine\nUniqueid: orig-8\nConnectedLineNum: 1002\n\
+               ConnectedLineName: Bob 1002\n\n";
+        let evs = feed(&mut t, &ami);
+        assert_eq!(
+            brief(&evs),
+            [
+                "1000 orig-8 RingStarted outgoing 1002",
+                "1000 orig-8 CallerChanged 1002",
             ]
         );
     }
