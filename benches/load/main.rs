@@ -84,8 +84,9 @@ struct Args {
     /// exit 1 when a frame was lost or unexpected
     #[argh(switch)]
     check: bool,
-    /// run the bridge this many times on the same stream and keep the run
-    /// with the most events/s (default 1)
+    /// run the bridge this many times on the same stream and keep the best
+    /// run: the most events/s flat out, the lowest p99 at a --rate
+    /// (default 1)
     #[argh(option, default = "1")]
     repeat: usize,
 }
@@ -775,8 +776,18 @@ fn main() {
                 clients,
                 calls,
             );
-            if best.as_ref().is_none_or(|(r, _)| rate > *r) {
-                best = Some((rate, out));
+            // Higher is better: events/s flat out, minus the p99 when paced.
+            let score = if args.rate == 0 {
+                rate
+            } else {
+                -(out
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("p99_us="))
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(f64::MAX))
+            };
+            if best.as_ref().is_none_or(|(r, _)| score > *r) {
+                best = Some((score, out));
             }
         }
         result.push_str(&best.unwrap().1);
@@ -926,6 +937,8 @@ fn run_bridge(
     let cpu1 = proc_cpu_ticks(pid);
     let hwm_end = proc_status(pid, "VmHWM:");
     let rss_end = proc_status(pid, "VmRSS:");
+    let anon_end = proc_status(pid, "RssAnon:");
+    let file_end = proc_status(pid, "RssFile:");
     let health = http_get(cfg.health_port, "/health");
     shared.stop.store(true, Ordering::SeqCst);
     let tallies = handle.join().unwrap();
@@ -992,7 +1005,8 @@ fn run_bridge(
         lat.len()
     );
     println!(
-        "memory: VmHWM {hwm_start} kB at start, {hwm_end} kB at end; VmRSS {rss_start} -> {rss_end} kB; \
+        "memory: VmHWM {hwm_start} kB at start, {hwm_end} kB at end; VmRSS {rss_start} -> {rss_end} kB \
+         (at the end {anon_end} kB anonymous, {file_end} kB mapped files: the binary and libc); \
          {} channels at the peak (oracle), {calls} calls at once",
         peak_channels
     );
