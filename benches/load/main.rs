@@ -62,7 +62,7 @@ struct Args {
     #[argh(option, default = "256")]
     client_queue: usize,
     /// the soak: 10 minutes at 5,000 events/s, 200 clients, 4 slow (each
-    /// can be overridden by the flags above given after it)
+    /// can be overridden by giving its flag too)
     #[argh(switch)]
     soak: bool,
     /// the bridge binary (default: cargo build --release, copied to
@@ -650,17 +650,19 @@ fn main() {
         .collect();
     let mut raw_refs: Vec<&str> = raw.iter().map(String::as_str).collect();
     if raw_refs.contains(&"--soak") {
-        // The soak's values first; flags given explicitly come later and win.
-        let mut with = vec![
-            "--rate",
-            "5000",
-            "--seconds",
-            "600",
-            "--clients",
-            "200",
-            "--slow",
-            "4",
+        // The soak's values, for the flags not given explicitly.
+        let preset = [
+            ("--rate", "5000"),
+            ("--seconds", "600"),
+            ("--clients", "200"),
+            ("--slow", "4"),
         ];
+        let mut with: Vec<&str> = Vec::new();
+        for (flag, value) in preset {
+            if !raw_refs.contains(&flag) {
+                with.extend([flag, value]);
+            }
+        }
         with.extend(raw_refs);
         raw_refs = with;
     }
@@ -692,7 +694,6 @@ fn main() {
     // A config with one user per line of the first slots (at most the
     // product's 256 users), to compute the tracker options once.
     let per_slot = captures.iter().map(|c| c.lines.len()).max().unwrap_or(1);
-    let clients = args.clients;
     let t_gen = Instant::now();
 
     // --channels: the smallest number of calls whose peak reaches it.
@@ -773,7 +774,6 @@ fn main() {
                 &expected,
                 oracle.peak_channels,
                 &lines,
-                clients,
                 calls,
             );
             // Higher is better: events/s flat out, minus the p99 when paced.
@@ -838,9 +838,9 @@ fn run_bridge(
     expected: &Arc<HashMap<String, stream::Expected>>,
     peak_channels: u64,
     lines: &[String],
-    clients: usize,
     calls: usize,
 ) -> (f64, String) {
+    let clients = args.clients;
     let t0 = Instant::now();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let ami_port = listener.local_addr().unwrap().port();
