@@ -88,6 +88,9 @@ pub struct Dropped {
     pub ami_list_items: u64,
     /// Client commands refused by the originate rate limit.
     pub commands_rate_limited: u64,
+    /// AMI packets lost half-read: the connection ended in the middle of
+    /// one (the session reconnects and resyncs).
+    pub ami_truncated_packets: u64,
 }
 
 impl Health {
@@ -151,13 +154,14 @@ impl Health {
         let d = &self.dropped;
         write!(
             out,
-            "\"dropped\":{{\"bridges\":{},\"originate_hints\":{},\"events_too_large\":{},\"ami_late_answers\":{},\"ami_list_items\":{},\"commands_rate_limited\":{}}}}}",
+            "\"dropped\":{{\"bridges\":{},\"originate_hints\":{},\"events_too_large\":{},\"ami_late_answers\":{},\"ami_list_items\":{},\"commands_rate_limited\":{},\"ami_truncated_packets\":{}}}}}",
             d.bridges,
             d.originate_hints,
             d.events_too_large,
             d.ami_late_answers,
             d.ami_list_items,
-            d.commands_rate_limited
+            d.commands_rate_limited,
+            d.ami_truncated_packets
         )
     }
 
@@ -165,7 +169,7 @@ impl Health {
     pub fn write_prometheus(&self, out: &mut impl Write) -> fmt::Result {
         let b = |v: bool| u64::from(v);
         let d = &self.dropped;
-        let metrics: [(&str, &str, &str, u64); 24] = [
+        let metrics: [(&str, &str, &str, u64); 25] = [
             (
                 "ctibridge_up",
                 "gauge",
@@ -310,6 +314,12 @@ impl Health {
                 "Calls refused by the originate rate limit",
                 d.commands_rate_limited,
             ),
+            (
+                "ctibridge_ami_truncated_packets_total",
+                "counter",
+                "AMI packets cut off by a lost connection",
+                d.ami_truncated_packets,
+            ),
         ];
         for (name, kind, help, value) in metrics {
             writeln!(
@@ -338,6 +348,10 @@ mod tests {
             },
             channels_used: 3,
             channels_capacity: 1024,
+            dropped: Dropped {
+                ami_truncated_packets: 5,
+                ..Dropped::default()
+            },
             ..Health::default()
         }
     }
@@ -353,6 +367,7 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("\"dropped\":{\"bridges\":0,"), "{s}");
+        assert!(s.contains(",\"ami_truncated_packets\":5}}"), "{s}");
         assert!(s.ends_with("}}"));
     }
 
@@ -374,6 +389,7 @@ mod tests {
         sample().write_prometheus(&mut s).unwrap();
         assert!(s.contains("# TYPE ctibridge_up gauge\nctibridge_up 1\n"));
         assert!(s.contains("ctibridge_channels_capacity 1024\n"));
+        assert!(s.contains("\nctibridge_ami_truncated_packets_total 5\n"));
         for line in s.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.split_once(' ').unwrap();
             assert!(name.starts_with("ctibridge_"));
