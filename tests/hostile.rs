@@ -38,6 +38,8 @@ use std::time::Duration;
 const TOKEN_1000: &str = "alice-token-0123456789";
 const TOKEN_1002: &str = "bob-token-0123456789ab";
 const TOKEN_1006: &str = "carol-token-0123456789";
+/// A token an intruder tries.
+const GUESS: &str = "guess-token-0123456789";
 
 /// How much higher VmRSS may be after the abuse than before it, in kB. A
 /// round of abuse opens hundreds or thousands of connections; a leak of
@@ -125,7 +127,7 @@ fn spawn_bridge(test: &str, fake: SocketAddr, extra: &str) -> Proc {
     let spawn = |cmd: &mut Command| {
         cmd.args(["run", "--config"])
             .arg(&config)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -519,7 +521,20 @@ impl Scene {
             "{test}: VmRSS grew from {before} kB to {after} kB (tolerance {RSS_TOLERANCE_KB} kB)"
         );
         self.bob.assert_invariants("bob");
+        self.no_secret_logged();
         after
+    }
+
+    /// The binary logged (at debug level) but never the AMI secret or a
+    /// token, whatever the clients sent.
+    fn no_secret_logged(&self) {
+        let log = self.p.log_text();
+        assert!(log.contains("signed in"), "the log is captured: {log}");
+        for secret in ["s3cret", TOKEN_1000, TOKEN_1002, TOKEN_1006, GUESS] {
+            for line in log.lines() {
+                assert!(!line.contains(secret), "{secret:?} in the log line: {line}");
+            }
+        }
     }
 }
 
@@ -892,4 +907,241 @@ fn a_client_that_never_reads() {
             assert!(s.p.log_text().contains("too slow"), "{}", s.p.log_text());
         })
     });
+}
+
+/// Toll-fraud guards with the binary's defaults: a panel that dials fast
+/// gets 10 calls a minute, and the 11th is refused with a sentence saying
+/// so (never reaching Asterisk, counted on /health); an intruder guessing
+/// tokens gets 3 tries, then even the right token is refused unchecked
+/// from that address for a while. Nothing secret is logged.
+#[test]
+fn toll_fraud_guards_with_the_defaults() {
+    run(|ex| {
+        Box::pin(async move {
+            let s = Scene::new(&ex, "toll-fraud", "").await;
+            let mut alice = Raw::signed_in(s.p.ws, TOKEN_1000).await;
+            let originates = || {
+                s.fake
+                    .actions()
+                    .iter()
+                    .filter(|a| common::fake_ami::field(a, "Action") == Some("Originate"))
+                    .count()
+            };
+            for i in 0..=10 {
+                let call = json!({"op": "call", "id": i, "number": "0612345678"}).to_string();
+                alice.send(&frame(true, TEXT, call.as_bytes(), MASK)).await;
+                let r = loop {
+                    let v = alice.text().await.expect("a result");
+                    if v["op"] == "result" {
+                        break v;
+                    }
+                };
+                assert_eq!(r["id"], i, "{r}");
+                if i < 10 {
+                    assert_eq!(r["ok"], true, "call {i}: {r}");
+                } else {
+                    assert_eq!(r["code"], "rate_limited", "{r}");
+                    let text = r["error"].as_str().unwrap();
+                    assert!(
+                        text.contains("user 'Alice' may start 10 calls per minute; try again in"),
+                        "{text}"
+                    );
+                }
+            }
+            assert_eq!(originates(), 10, "the 11th never reached Asterisk");
+            let h = health(&s.p).await.unwrap();
+            assert_eq!(num(&h["dropped"]["commands_rate_limited"]), 1, "{h}");
+
+            // An intruder from the same address guesses tokens.
+            for _ in 0..3 {
+                let mut r = Raw::upgraded(s.p.ws, "/").await;
+                let auth = json!({"op": "auth", "id": "g", "token": GUESS}).to_string();
+                r.send(&frame(true, TEXT, auth.as_bytes(), MASK)).await;
+                let (code, texts) = r.close_code().await;
+                assert_eq!(
+                    (code, texts[0]["code"].clone()),
+                    (Some(1008), json!("bad_token"))
+                );
+            }
+            let mut r = Raw::upgraded(s.p.ws, "/").await;
+            let auth = json!({"op": "auth", "id": "g", "token": TOKEN_1000}).to_string();
+            r.send(&frame(true, TEXT, auth.as_bytes(), MASK)).await;
+            let (code, texts) = r.close_code().await;
+            assert_eq!(code, Some(1008));
+            assert_eq!(texts[0]["code"], "rate_limited", "{texts:?}");
+            assert!(
+                texts[0]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("too many failed sign-ins from 127.0.0.1"),
+                "{texts:?}"
+            );
+            let h = health(&s.p).await.unwrap();
+            assert_eq!(num(&h["clients"]["auth_failures"]), 3, "{h}");
+            // Alice, signed in before, is unaffected.
+            let ping = json!({"op": "ping", "id": "p"}).to_string();
+            alice.send(&frame(true, TEXT, ping.as_bytes(), MASK)).await;
+            let r = loop {
+                let v = alice.text().await.expect("the ping result");
+                if v["id"] == "p" {
+                    break v;
+                }
+            };
+            assert_eq!(r["ok"], true, "{r}");
+            s.good_client_still_served().await;
+            s.no_secret_logged();
+        })
+    });
+}
+
+// ---------------------------------------------------------------- timeouts, in-process
+
+/// The WebSocket server alone, with short timeouts (the binary's are 10 s).
+mod timeouts {
+    use super::*;
+    use ctibridge::ws::{
+        Backend, Command, CommandError, Done, Hub, LocalFuture, Server, Settings, User, UserEntry,
+        Users,
+    };
+
+    struct NoCalls;
+
+    impl Backend for NoCalls {
+        fn snapshot(&self, _: &str) -> Vec<String> {
+            Vec::new()
+        }
+        fn owns_call(&self, _: &str, _: &str) -> bool {
+            false
+        }
+        fn execute<'a>(
+            &'a self,
+            _: &'a User,
+            _: Command,
+        ) -> LocalFuture<'a, Result<Done, CommandError>> {
+            Box::pin(async { Ok(Done::default()) })
+        }
+    }
+
+    const HANDSHAKE: Duration = Duration::from_millis(400);
+
+    fn server(
+        ex: &Rc<LocalExecutor<'static>>,
+        max_clients: usize,
+    ) -> (Server, Rc<Hub>, SocketAddr) {
+        let listener =
+            futures_lite::future::block_on(async_net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hub = Hub::new(256);
+        let users = Users::new([UserEntry {
+            user: User {
+                name: "Bob".into(),
+                line: "1002".into(),
+                debug: false,
+            },
+            token: TOKEN_1002.into(),
+        }])
+        .unwrap();
+        let settings = Settings {
+            max_clients,
+            handshake_timeout: HANDSHAKE,
+            ..Settings::default()
+        };
+        let server = Server::new(settings, users, hub.clone(), Rc::new(NoCalls));
+        let (s, ex2) = (server.clone(), ex.clone());
+        ex.spawn(async move { s.serve(listener, ex2).await })
+            .detach();
+        (server, hub, addr)
+    }
+
+    /// Reads until the server ends the connection; what it sent.
+    async fn until_closed(tcp: &mut TcpStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = within(
+            "the server to drop the connection",
+            tcp.read_to_end(&mut out),
+        )
+        .await;
+        out
+    }
+
+    /// A slow handshake (slowloris): one byte of the request head every
+    /// 50 ms. The server drops it at the header timeout although bytes keep
+    /// coming, without an upgrade, and its slot is free again.
+    #[test]
+    fn a_slow_handshake_is_cut_at_the_header_timeout() {
+        let ex = Rc::new(LocalExecutor::new());
+        let (server, hub, addr) = server(&ex, 16);
+        futures_lite::future::block_on(ex.run(async {
+            let mut bob = Raw::signed_in(addr, TOKEN_1002).await;
+            let mut slow = TcpStream::connect(addr).await.unwrap();
+            let head = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+            let started = std::time::Instant::now();
+            let mut sent = 0;
+            for b in head.iter() {
+                if slow.write_all(&[*b]).await.is_err() {
+                    break;
+                }
+                sent += 1;
+                Timer::after(Duration::from_millis(50)).await;
+                if started.elapsed() > HANDSHAKE * 4 {
+                    break;
+                }
+            }
+            let answer = until_closed(&mut slow).await;
+            assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+            assert!(sent < head.len(), "the whole head went through ({sent} bytes)");
+            within("the slot freed", async {
+                while server.stats().connected != 1 {
+                    Timer::after(Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            // Bob was served throughout.
+            hub.publish("1002", &json!({"event":"RingStarted","line":"1002","call":"c1"}).to_string());
+            assert_eq!(bob.text().await.unwrap()["call"], "c1");
+        }));
+    }
+
+    /// Half-open connections fill every slot: a new client is refused
+    /// (1013, counted) while they hang; at the handshake timeout they are
+    /// dropped, and the next client signs in.
+    #[test]
+    fn half_open_connections_lose_their_slots_at_the_timeout() {
+        let ex = Rc::new(LocalExecutor::new());
+        let (server, _hub, addr) = server(&ex, 8);
+        futures_lite::future::block_on(ex.run(async {
+            let mut held = Vec::new();
+            for i in 0..8 {
+                let mut tcp = TcpStream::connect(addr).await.unwrap();
+                if i % 2 == 1 {
+                    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpg")
+                        .await
+                        .unwrap();
+                }
+                held.push(tcp);
+            }
+            within("the slots taken", async {
+                while server.stats().connected != 8 {
+                    Timer::after(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+            let mut refused = Raw::upgraded(addr, "/").await;
+            let (code, _) = refused.close_code().await;
+            assert_eq!(code, Some(1013));
+            assert_eq!(server.stats().refused, 1);
+            for tcp in &mut held {
+                assert!(until_closed(tcp).await.is_empty());
+            }
+            within("the slots freed", async {
+                while server.stats().connected != 0 {
+                    Timer::after(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+            let _bob = Raw::signed_in(addr, TOKEN_1002).await;
+            assert_eq!(server.stats().signed_in, 1);
+        }));
+    }
 }
