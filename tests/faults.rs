@@ -39,6 +39,48 @@ const TOKEN_1002: &str = "bob-token-0123456789ab";
 
 // ---------------------------------------------------------------- fixtures
 
+/// Everything this test binary's bridges logged, at trace level.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the binary's own logger at `trace`, writing into [`LOGS`]
+/// (once per test binary).
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        ctibridge::commands::install_logger(
+            Some("trace"),
+            env_logger::Target::Pipe(Box::new(Capture)),
+        )
+        .expect("the only logger of this test binary");
+    });
+}
+
+/// No log line so far holds the AMI secret or a token, whatever the fault.
+fn assert_no_secret_logged() {
+    let bytes = LOGS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("signed in"), "the log is captured");
+    for secret in ["s3cret", TOKEN_1000, TOKEN_1002] {
+        for line in text.lines() {
+            assert!(!line.contains(secret), "{secret:?} in the log line: {line}");
+        }
+    }
+}
+
 /// A config for the fake PBX, with `extra` top-level keys (each ending with
 /// a comma); `pingIntervalS` 20 and `actionTimeoutS` 2 unless `extra` sets
 /// them.
@@ -120,6 +162,7 @@ struct Bridge {
 
 /// Starts the fake PBX and the bridge, and waits for the first resync.
 async fn start(ex: &Rc<LocalExecutor<'static>>, opts: FakeOptions, extra: &str) -> Bridge {
+    capture_logs();
     let fake = FakeAmi::start(ex, opts);
     let config = config_for(fake.addr(), extra);
     let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -307,6 +350,7 @@ fn connection_dropped_mid_packet() {
             b.later_call_arrives(2, &alice, &bob).await;
             alice.assert_invariants("alice");
             bob.assert_invariants("bob");
+            assert_no_secret_logged();
         })
     });
 }
@@ -368,6 +412,7 @@ fn garbage_nul_bytes_a_huge_line_and_ten_thousand_fields() {
             b.later_call_arrives(2, &alice, &bob).await;
             alice.assert_invariants("alice");
             bob.assert_invariants("bob");
+            assert_no_secret_logged();
         })
     });
 }
@@ -420,6 +465,7 @@ fn a_silent_server_is_declared_dead_and_the_bridge_reconnects() {
             b.later_call_arrives(2, &alice, &bob).await;
             alice.assert_invariants("alice");
             bob.assert_invariants("bob");
+            assert_no_secret_logged();
         })
     });
 }
@@ -487,6 +533,7 @@ fn refused_connections_for_a_while_then_recovery() {
             b.later_call_arrives(2, &alice, &bob).await;
             alice.assert_invariants("alice");
             bob.assert_invariants("bob");
+            assert_no_secret_logged();
         })
     });
 }
@@ -530,6 +577,7 @@ fn a_restart_with_new_ids_is_resynced() {
             b.later_call_arrives(2, &alice, &bob).await;
             alice.assert_invariants("alice");
             bob.assert_invariants("bob");
+            assert_no_secret_logged();
         })
     });
 }
@@ -621,6 +669,7 @@ fn five_thousand_channels_against_a_table_of_1024() {
             b.later_call_arrives(3, &alice, &bob).await;
             alice.assert_invariants("alice");
             bob.assert_invariants("bob");
+            assert_no_secret_logged();
         })
     });
 }
