@@ -628,6 +628,9 @@ fn half_open_connections() {
             s.good_client_still_served().await;
             drop(held);
             s.memory_back("200 half-open connections", before).await;
+            // Closed by the clients, well within the binary's 10 s.
+            let h = health(&s.p).await.unwrap();
+            assert_eq!(num(&h["clients"]["handshake_timeouts"]), 0, "{h}");
         })
     });
 }
@@ -694,6 +697,9 @@ fn oversized_and_fragmented_frames() {
             s.good_client_still_served().await;
             s.memory_back("oversized and fragmented frames", before)
                 .await;
+            // Five bad connections per round, 21 rounds.
+            let h = health(&s.p).await.unwrap();
+            assert_eq!(num(&h["clients"]["bad_frames"]), 5 * 21, "{h}");
         })
     });
 }
@@ -748,6 +754,9 @@ fn invalid_utf8_and_unmasked_frames() {
             s.good_client_still_served().await;
             s.memory_back("invalid UTF-8 and unmasked frames", before)
                 .await;
+            // Four bad connections per round, 51 rounds.
+            let h = health(&s.p).await.unwrap();
+            assert_eq!(num(&h["clients"]["bad_frames"]), 4 * 51, "{h}");
         })
     });
 }
@@ -1097,6 +1106,7 @@ mod timeouts {
                 }
             })
             .await;
+            assert_eq!(server.stats().handshake_timeouts, 1);
             // Bob was served throughout.
             hub.publish("1002", &json!({"event":"RingStarted","line":"1002","call":"c1"}).to_string());
             assert_eq!(bob.text().await.unwrap()["call"], "c1");
@@ -1142,6 +1152,7 @@ mod timeouts {
             .await;
             let _bob = Raw::signed_in(addr, TOKEN_1002).await;
             assert_eq!(server.stats().signed_in, 1);
+            assert_eq!(server.stats().handshake_timeouts, 8);
         }));
     }
 }
