@@ -7,6 +7,7 @@
 //!   clients; originate hints.
 //! - `table`: the channel and bridge tables (fixed capacity, allocated once).
 //! - `names`: lines from channel names and queue member interfaces.
+//! - `queues`: the last known queue pause state of each line, for snapshots.
 //! - `fields`: the AMI keys the tracker reads, in one pass over a packet.
 //!
 //! docs/protocol.md describes the model for client authors.
@@ -14,6 +15,7 @@
 mod fields;
 pub mod model;
 pub mod names;
+mod queues;
 mod table;
 pub mod tracker;
 
