@@ -449,7 +449,7 @@ impl Raw {
     }
 
     /// Reads up to the server's close frame: its code, and the text frames
-    /// before it. `None` as the code when the socket ended without one.
+    /// before it that are not call events. `None` as the code when the socket ended without one.
     async fn close_code(&mut self) -> (Option<u16>, Vec<Value>) {
         let mut texts = Vec::new();
         loop {
@@ -458,7 +458,13 @@ impl Raw {
                 Some((CLOSE, p)) => {
                     return (p.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]])), texts)
                 }
-                Some((TEXT, p)) => texts.push(serde_json::from_slice(&p).unwrap()),
+                Some((TEXT, p)) => {
+                    let v: Value = serde_json::from_slice(&p).unwrap();
+                    // Call events of the line are not what the test reads.
+                    if v.get("event").is_none() {
+                        texts.push(v);
+                    }
+                }
                 Some(_) => continue,
             }
         }
@@ -818,6 +824,10 @@ fn a_ping_flood() {
                     Some((0xA, _)) => pongs += 1,
                     Some((TEXT, p)) => {
                         let v: Value = serde_json::from_slice(&p).unwrap();
+                        if v.get("event").is_some() {
+                            // Line 1000's part of the calls played meanwhile.
+                            continue;
+                        }
                         assert_eq!(v["id"], "after", "{v}");
                         assert_eq!(v["ok"], true, "{v}");
                         return pongs;
