@@ -106,6 +106,34 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// How to start the binary: itself, or through qemu-user. A test binary
+/// running under qemu-user cannot always exec a foreign binary directly
+/// (without binfmt_misc the exec fails, or glibc hands the file to
+/// /bin/sh), so the first way that prints the version is kept.
+fn launcher() -> &'static [&'static str] {
+    static WAY: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    WAY.get_or_init(|| {
+        let bin = env!("CARGO_BIN_EXE_ctibridge");
+        let ways: [&[&str]; 3] = [
+            &[bin],
+            &["qemu-aarch64", bin],
+            &["qemu-arm", "-L", "/usr/arm-linux-gnueabihf", bin],
+        ];
+        for way in ways {
+            let out = Command::new(way[0])
+                .args(&way[1..])
+                .arg("--version")
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output();
+            if out.is_ok_and(|o| o.stdout.starts_with(b"ctibridge ")) {
+                return way.to_vec();
+            }
+        }
+        panic!("cannot run {bin}, directly or under qemu-aarch64 or qemu-arm");
+    })
+}
+
 /// Starts `ctibridge run` for the fake PBX at `fake`, with `extra`
 /// top-level config keys (each ending with a comma).
 fn spawn_bridge(test: &str, fake: SocketAddr, extra: &str) -> Proc {
@@ -147,23 +175,9 @@ fn spawn_bridge(test: &str, fake: SocketAddr, extra: &str) -> Proc {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
     };
-    let child = match spawn(&mut Command::new(bin)) {
-        Ok(c) => c,
-        // A test binary running under qemu-user cannot exec a foreign
-        // binary without binfmt_misc: run it through the same emulator.
-        Err(e) if e.raw_os_error() == Some(8) => {
-            let mut cmd = if cfg!(target_arch = "aarch64") {
-                Command::new("qemu-aarch64")
-            } else {
-                let mut c = Command::new("qemu-arm");
-                c.args(["-L", "/usr/arm-linux-gnueabihf"]);
-                c
-            };
-            cmd.arg(bin);
-            spawn(&mut cmd).expect("qemu for the bridge binary")
-        }
-        Err(e) => panic!("cannot start {bin}: {e}"),
-    };
+    let mut cmd = Command::new(launcher()[0]);
+    cmd.args(&launcher()[1..]);
+    let child = spawn(&mut cmd).unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
     Proc {
         child,
         ws: SocketAddr::from(([127, 0, 0, 1], ws_port)),
