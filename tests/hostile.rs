@@ -738,9 +738,16 @@ fn oversized_and_fragmented_frames() {
             abuse(s.p.ws).await;
             s.hostile_ones_gone().await;
             let before = s.p.rss_kb();
-            for _ in 0..20 {
-                abuse(s.p.ws).await;
-            }
+            let addr = s.p.ws;
+            let abuser = s.ex.spawn(async move {
+                for _ in 0..20 {
+                    abuse(addr).await;
+                }
+            });
+            // Calls while the abuse goes on, and after.
+            s.good_client_still_served().await;
+            s.good_client_still_served().await;
+            abuser.await;
             s.good_client_still_served().await;
             s.memory_back("oversized and fragmented frames", before)
                 .await;
@@ -795,9 +802,16 @@ fn invalid_utf8_and_unmasked_frames() {
             abuse(s.p.ws).await;
             s.hostile_ones_gone().await;
             let before = s.p.rss_kb();
-            for _ in 0..50 {
-                abuse(s.p.ws).await;
-            }
+            let addr = s.p.ws;
+            let abuser = s.ex.spawn(async move {
+                for _ in 0..50 {
+                    abuse(addr).await;
+                }
+            });
+            // Calls while the abuse goes on, and after.
+            s.good_client_still_served().await;
+            s.good_client_still_served().await;
+            abuser.await;
             s.good_client_still_served().await;
             s.memory_back("invalid UTF-8 and unmasked frames", before)
                 .await;
