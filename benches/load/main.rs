@@ -278,6 +278,8 @@ struct Tally {
     lost: u64,
     unexpected: u64,
     closed_by_bridge: bool,
+    /// A slow client has drained its socket after the stop.
+    drained: bool,
     last_ns: u64,
     latencies: Vec<u64>,
 }
@@ -434,12 +436,30 @@ async fn client(
             buf.drain(..hdr + len);
         }
         if signed_in && slow {
-            // Never read again; hold the socket open until the end.
+            // Never read again; hold the socket open until the end. Then
+            // drain what the kernel kept to learn whether the bridge closed
+            // the connection meanwhile (end of stream or reset after the
+            // buffered frames).
             loop {
                 async_io::Timer::after(Duration::from_millis(50)).await;
                 if shared.stop.load(Ordering::Relaxed) {
-                    return;
+                    break;
                 }
+            }
+            loop {
+                let read =
+                    futures_lite::future::or(async { Some(s.read(&mut tmp).await) }, async {
+                        async_io::Timer::after(Duration::from_secs(1)).await;
+                        None
+                    })
+                    .await;
+                match read {
+                    Some(Ok(n)) if n > 0 => continue,
+                    Some(_) => tally.borrow_mut().closed_by_bridge = true,
+                    None => {}
+                }
+                tally.borrow_mut().drained = true;
+                return;
             }
         }
         let n = match s.read(&mut tmp).await {
@@ -491,6 +511,18 @@ fn run_clients(
         futures_lite::future::block_on(ex.run(async {
             while !shared.stop.load(Ordering::Relaxed) {
                 async_io::Timer::after(Duration::from_millis(5)).await;
+            }
+            // Let the slow clients drain their sockets (at most 10 s) to
+            // learn whether the bridge closed them.
+            let until = Instant::now() + Duration::from_secs(10);
+            let pending = || {
+                specs
+                    .iter()
+                    .zip(&tallies)
+                    .any(|(sp, t)| sp.slow && !t.borrow().drained)
+            };
+            while pending() && Instant::now() < until {
+                async_io::Timer::after(Duration::from_millis(20)).await;
             }
         }));
         specs
@@ -948,8 +980,10 @@ fn run_bridge(
     let mut lat: Vec<u64> = Vec::new();
     let (mut matched, mut lost, mut unexpected, mut dropped) = (0u64, 0u64, 0u64, 0u64);
     let mut last_frame_ns = 0;
+    let mut slow_closed = 0u64;
     for (spec, t) in &tallies {
         if spec.slow {
+            slow_closed += t.closed_by_bridge as u64;
             continue;
         }
         matched += t.matched;
@@ -990,6 +1024,12 @@ fn run_bridge(
          received {matched}, lost {lost}, unexpected {unexpected}, reading clients closed by the bridge {dropped}",
         clients, args.slow
     );
+    let clients_health = health.find("\"clients\":{").map_or("", |i| &health[i..]);
+    println!(
+        "slow clients closed by the bridge {slow_closed} of {}; clients still connected at the end {}",
+        args.slow,
+        json_u64(clients_health, "connected"),
+    );
     println!(
         "bridge /health: clients closed as slow {}, channels refused {}, events published {}",
         json_u64(&health, "closed_slow"),
@@ -1019,7 +1059,7 @@ fn run_bridge(
         " events_per_s={rate_in:.0} packets={packets} frames={matched} expected={frames_expected} \
          lost={lost} unexpected={unexpected} dropped={dropped} closed_slow={} \
          p50_us={} p99_us={} max_us={} hwm_start_kb={hwm_start} hwm_end_kb={hwm_end} \
-         cpu_pct={:.1} peak_channels={} calls={calls} clients={clients} slow={}",
+         cpu_pct={:.1} peak_channels={} calls={calls} clients={clients} slow={} slow_closed={slow_closed}",
         json_u64(&health, "closed_slow"),
         us(pct(&lat, 0.5)),
         us(pct(&lat, 0.99)),
