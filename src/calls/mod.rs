@@ -5,6 +5,8 @@
 //! - [`tracker`]: the state machine ([`Tracker`]): one AMI packet in, zero or
 //!   more call events out; resync after a reconnect; snapshots for new
 //!   clients; originate hints.
+//! - [`invariants`]: the four PROTOCOL.md invariants, checked on an event
+//!   stream (for tests and fuzz targets).
 //! - `table`: the channel and bridge tables (fixed capacity, allocated once).
 //! - `names`: lines from channel names and queue member interfaces.
 //! - `fields`: the AMI keys the tracker reads, in one pass over a packet.
@@ -12,6 +14,7 @@
 //! docs/protocol.md describes the model for client authors.
 
 mod fields;
+pub mod invariants;
 pub mod model;
 pub mod names;
 mod table;
