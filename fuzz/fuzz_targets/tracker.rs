@@ -40,6 +40,13 @@ const RECORDINGS: &[&[u8]] = &[
 
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// With `CTIBRIDGE_FUZZ_TRACE` set, every packet and event is printed on
+/// stderr: for reading a crash input.
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("CTIBRIDGE_FUZZ_TRACE").is_some())
+}
+
 /// Every non-action packet of the recordings, as fields.
 fn pool() -> &'static [Fields] {
     static POOL: OnceLock<Vec<Fields>> = OnceLock::new();
@@ -120,6 +127,9 @@ impl Checked {
             self.json.clear();
             e.write_json(&mut self.json)
                 .expect("write_json into a String");
+            if trace() {
+                eprintln!("    => {}", self.json);
+            }
             let back = Seen::from_json(&self.json)
                 .unwrap_or_else(|| panic!("not a flat JSON object: {}", self.json));
             assert_eq!(
@@ -128,6 +138,19 @@ impl Checked {
                 "JSON {}",
                 self.json
             );
+            // The tracker remembers the last RECENT_HANGUPS hangups only: a
+            // late event for a channel it forgot is a new channel, and its
+            // call may start again with the same id (limits.rs). Any other
+            // second start is a bug.
+            if seen.event == "RingStarted"
+                && self.all.finished(&seen.line, &seen.call)
+                && !self.tracker.remembers_hangup(&seen.call)
+            {
+                self.all.forget(&seen.line, &seen.call);
+                if let Some((_, got)) = &mut self.joined {
+                    got.forget(&seen.line, &seen.call);
+                }
+            }
             if let Err(e) = self.all.push(&seen) {
                 panic!("invariant broken for a client subscribed from the start: {e}");
             }
@@ -147,6 +170,12 @@ impl Checked {
     fn decoded(&mut self, dec: &mut Decoder) {
         while let Some(item) = dec.next_item() {
             if let Item::Packet(p) = item {
+                if trace() {
+                    eprintln!(
+                        "packet {}",
+                        String::from_utf8_lossy(p.raw()).replace("\r\n", " | ")
+                    );
+                }
                 if !matches!(p.kind(), Kind::Action(_)) {
                     self.tracker.handle(&p, &mut self.events);
                 }
@@ -225,28 +254,39 @@ fn script(data: &[u8]) {
                     c.decoded(&mut dec);
                 }
             }
-            10 => c.tracker.begin_resync(),
-            11 => {
-                c.tracker.end_resync(&mut c.events);
-                c.take();
+            10.. if trace() => {
+                eprintln!("op {}", op & 0x0f);
+                script_op(&mut c, op, a, b, pool);
             }
-            12 => c.tracker.abort_resync(),
-            13 => {
-                // An originate hint for an id a pool packet may carry.
-                let which = (usize::from(a) << 8 | usize::from(b)) % pool.len();
-                if let Some((_, uid)) = pool[which]
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(b"Uniqueid"))
-                {
-                    let uid = String::from_utf8_lossy(uid);
-                    c.tracker.expect_originate(&uid, "1000", "1002");
-                }
-            }
-            _ => c.join(),
+            10.. => script_op(&mut c, op, a, b, pool),
         }
     }
     dec.finish();
     c.decoded(&mut dec);
+}
+
+/// The steps of a script that do not emit a packet.
+fn script_op(c: &mut Checked, op: u8, a: u8, b: u8, pool: &[Fields]) {
+    match op & 0x0f {
+        10 => c.tracker.begin_resync(),
+        11 => {
+            c.tracker.end_resync(&mut c.events);
+            c.take();
+        }
+        12 => c.tracker.abort_resync(),
+        13 => {
+            // An originate hint for an id a pool packet may carry.
+            let which = (usize::from(a) << 8 | usize::from(b)) % pool.len();
+            if let Some((_, uid)) = pool[which]
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(b"Uniqueid"))
+            {
+                let uid = String::from_utf8_lossy(uid);
+                c.tracker.expect_originate(&uid, "1000", "1002");
+            }
+        }
+        _ => c.join(),
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

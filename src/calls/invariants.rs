@@ -165,6 +165,21 @@ impl Checker {
         Checker::default()
     }
 
+    /// Whether the call `call` of `line` has had its `RingFinished`.
+    pub fn finished(&self, line: &str, call: &str) -> bool {
+        self.calls
+            .get(&(line.to_string(), call.to_string()))
+            .is_some_and(|c| c.finished)
+    }
+
+    /// Forgets the call `call` of `line`: its id may start again as a new
+    /// call. For a tracker that has forgotten that the channel hung up
+    /// ([`crate::calls::Tracker::remembers_hangup`]): what it remembers is
+    /// bounded by [`crate::limits::RECENT_HANGUPS`].
+    pub fn forget(&mut self, line: &str, call: &str) {
+        self.calls.remove(&(line.to_string(), call.to_string()));
+    }
+
     /// Checks the next event of the stream against those before it; the
     /// error names the event (by its index in the stream) and the broken
     /// rule. Events without a call (`QueueState`) are not checked.
@@ -289,6 +304,20 @@ mod tests {
             s("EndHoldAction", "a")
         ])
         .is_err());
+    }
+
+    #[test]
+    fn a_forgotten_call_may_start_again() {
+        let mut fin = s("RingFinished", "a");
+        fin.answered = Some(false);
+        let mut c = Checker::new();
+        c.push(&s("RingStarted", "a")).unwrap();
+        assert!(!c.finished("1", "a"));
+        c.push(&fin).unwrap();
+        assert!(c.finished("1", "a"));
+        assert!(c.push(&s("RingStarted", "a")).is_err());
+        c.forget("1", "a");
+        c.push(&s("RingStarted", "a")).unwrap();
     }
 
     #[test]

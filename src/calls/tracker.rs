@@ -558,6 +558,14 @@ impl Tracker {
         (!space.is_empty()).then_some(space)
     }
 
+    /// Whether the channel `uniqueid` hung up among the last
+    /// [`limits::RECENT_HANGUPS`] hangups, so that a late event for it is
+    /// ignored. Once forgotten, a late event that names it again is taken as
+    /// a new channel: its call may start again with the same call id.
+    pub fn remembers_hangup(&self, uniqueid: &str) -> bool {
+        self.recently_hung_up(uniqueid.trim())
+    }
+
     /// Starts a resync after a (re)login: the session then feeds every
     /// `CoreShowChannel` of a `CoreShowChannels` action through
     /// [`Tracker::handle`] and calls [`Tracker::end_resync`] on
@@ -2243,6 +2251,35 @@ mod tests {
         let evs = feed(&mut t, &(state("1.2", 6) + &enter("b9", "1.2")));
         assert!(evs.is_empty());
         assert_eq!(t.stats().channels_used, 0);
+    }
+
+    /// Found by the `tracker` fuzz target: a late `Newstate` for a channel
+    /// whose call had finished started that call again once more than
+    /// `RECENT_HANGUPS` other channels had hung up since (the documented
+    /// limit); within the limit it never does.
+    #[test]
+    fn a_late_event_never_restarts_a_finished_call_while_its_hangup_is_remembered() {
+        let (mut t, _) = call_talking();
+        feed(&mut t, &(hangup("1.1", 16) + &hangup("1.2", 16)));
+        let others = |t: &mut Tracker, from: usize, n: usize| {
+            for i in from..from + n {
+                let uid = format!("9.{i}");
+                let name = format!("PJSIP/2000-{i:08x}");
+                feed(
+                    t,
+                    &(newchannel(&name, &uid, 4, "2000", "1") + &hangup(&uid, 16)),
+                );
+            }
+        };
+        others(&mut t, 0, limits::RECENT_HANGUPS - 2);
+        assert!(t.remembers_hangup("1.2"));
+        assert!(feed(&mut t, &state("1.2", 5)).is_empty());
+        others(&mut t, 100, 1);
+        assert!(!t.remembers_hangup("1.1"), "the oldest is forgotten first");
+        assert!(t.remembers_hangup("1.2"));
+        assert!(feed(&mut t, &state("1.2", 5)).is_empty());
+        others(&mut t, 200, 1);
+        assert!(!t.remembers_hangup("1.2"));
     }
 
     #[test]
