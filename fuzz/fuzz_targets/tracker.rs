@@ -17,7 +17,9 @@
 use ctibridge::ami::{Decoder, Item, Kind, Limits};
 use ctibridge::calls::invariants::{Checker, Seen};
 use ctibridge::calls::{CallEvent, Tracker, TrackerOptions};
+use ctibridge::limits::RECENT_HANGUPS;
 use libfuzzer_sys::fuzz_target;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// Our own recordings (tests/recordings), the packet pool of script mode.
@@ -94,6 +96,11 @@ struct Checked {
     all: Checker,
     /// The line of the last event.
     last_line: Option<String>,
+    /// Finished calls: `hangups_remembered` before the step that finished
+    /// them.
+    finished_at: HashMap<(String, String), u64>,
+    /// `hangups_remembered` before the current step.
+    hangups_before: u64,
     /// A client that joined: its line, what it received.
     joined: Option<(String, Checker)>,
     events: Vec<CallEvent>,
@@ -114,6 +121,8 @@ impl Checked {
             tracker: Tracker::new(opts),
             all: Checker::new(),
             last_line: None,
+            finished_at: HashMap::new(),
+            hangups_before: 0,
             joined: None,
             events: Vec::new(),
             json: String::new(),
@@ -140,16 +149,27 @@ impl Checked {
             );
             // The tracker remembers the last RECENT_HANGUPS hangups only: a
             // late event for a channel it forgot is a new channel, and its
-            // call may start again with the same id (limits.rs). Any other
-            // second start is a bug.
-            if seen.event == "RingStarted"
-                && self.all.finished(&seen.line, &seen.call)
-                && !self.tracker.remembers_hangup(&seen.call)
-            {
-                self.all.forget(&seen.line, &seen.call);
-                if let Some((_, got)) = &mut self.joined {
-                    got.forget(&seen.line, &seen.call);
+            // call may start again with the same id (limits.rs). A second
+            // start is forgiven only when more than RECENT_HANGUPS hangups
+            // were remembered since the step before the one that finished
+            // the call (a step may hang up many channels: end_resync); any
+            // other is a bug.
+            let hangups = self.tracker.hangups_remembered();
+            if seen.event == "RingStarted" {
+                let key = (seen.line.clone(), seen.call.clone());
+                if let Some(&before) = self.finished_at.get(&key) {
+                    if hangups - before > RECENT_HANGUPS as u64 {
+                        self.finished_at.remove(&key);
+                        self.all.forget(&seen.line, &seen.call);
+                        if let Some((_, got)) = &mut self.joined {
+                            got.forget(&seen.line, &seen.call);
+                        }
+                    }
                 }
+            }
+            if seen.event == "RingFinished" {
+                self.finished_at
+                    .insert((seen.line.clone(), seen.call.clone()), self.hangups_before);
             }
             if let Err(e) = self.all.push(&seen) {
                 panic!("invariant broken for a client subscribed from the start: {e}");
@@ -176,8 +196,21 @@ impl Checked {
                         String::from_utf8_lossy(p.raw()).replace("\r\n", " | ")
                     );
                 }
+                self.hangups_before = self.tracker.hangups_remembered();
                 if !matches!(p.kind(), Kind::Action(_)) {
                     self.tracker.handle(&p, &mut self.events);
+                }
+                if let Some(uid) = trace()
+                    .then(|| std::env::var("CTIBRIDGE_FUZZ_WATCH").ok())
+                    .flatten()
+                {
+                    let st = self.tracker.stats();
+                    eprintln!(
+                        "  [channels {} hangups {} {uid} remembered {}]",
+                        st.channels_used,
+                        self.tracker.hangups_remembered(),
+                        self.tracker.remembers_hangup(&uid)
+                    );
                 }
             }
             self.take();
@@ -270,6 +303,7 @@ fn script_op(c: &mut Checked, op: u8, a: u8, b: u8, pool: &[Fields]) {
     match op & 0x0f {
         10 => c.tracker.begin_resync(),
         11 => {
+            c.hangups_before = c.tracker.hangups_remembered();
             c.tracker.end_resync(&mut c.events);
             c.take();
         }
