@@ -323,6 +323,8 @@ pub struct Tracker {
     resyncing: bool,
     epoch: u32,
     refusing: bool,
+    /// Hangups remembered in `recent` since the start.
+    remembered: u64,
     stats: TrackerStats,
 }
 
@@ -342,6 +344,7 @@ impl Tracker {
             resyncing: false,
             epoch: 0,
             refusing: false,
+            remembered: 0,
             stats: TrackerStats::default(),
             opts,
         }
@@ -566,6 +569,13 @@ impl Tracker {
         self.recently_hung_up(uniqueid.trim())
     }
 
+    /// How many hangups the tracker has remembered since it was made: a
+    /// hangup is forgotten once [`limits::RECENT_HANGUPS`] more have been
+    /// remembered after it (see [`Tracker::remembers_hangup`]).
+    pub fn hangups_remembered(&self) -> u64 {
+        self.remembered
+    }
+
     /// Starts a resync after a (re)login: the session then feeds every
     /// `CoreShowChannel` of a `CoreShowChannels` action through
     /// [`Tracker::handle`] and calls [`Tracker::end_resync`] on
@@ -768,6 +778,7 @@ impl Tracker {
     fn remember_hangup(&mut self, uid: &str) {
         self.recent[self.recent_at] = (hash(uid), fixed(uid));
         self.recent_at = (self.recent_at + 1) % self.recent.len();
+        self.remembered += 1;
     }
 
     fn capture_info(&mut self, slot: u32, p: &Packet<'_>) {
@@ -2280,6 +2291,7 @@ mod tests {
         assert!(feed(&mut t, &state("1.2", 5)).is_empty());
         others(&mut t, 200, 1);
         assert!(!t.remembers_hangup("1.2"));
+        assert_eq!(t.hangups_remembered(), 2 + limits::RECENT_HANGUPS as u64);
     }
 
     #[test]
