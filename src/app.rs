@@ -642,6 +642,7 @@ fn health(
             ami_late_answers: s.late_answers,
             ami_list_items: s.list_items_dropped,
             commands_rate_limited: 0,
+            queue_states: t.queue_states_dropped,
         },
     }
 }

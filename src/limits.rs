@@ -190,6 +190,14 @@ pub const BRIDGE_MEMBERS: usize = 8;
 /// leg without a known number until the PBX names it.
 pub const ORIGINATE_HINTS: usize = 64;
 
+/// Queue memberships (a line in a queue) whose pause state is remembered,
+/// so that a client connecting later is told it (in its snapshot).
+///
+/// **At the limit:** a new membership is not remembered and is counted as
+/// `dropped.queue_states`; its `QueueState` events are still sent to the
+/// clients connected at the time.
+pub const QUEUE_STATES: usize = 1024;
+
 /// Uniqueids of channels that hung up recently, remembered so that a late
 /// event for a dead channel does not bring it back.
 ///

@@ -623,7 +623,10 @@ fn resync_after_calls_ended_meanwhile_finishes_them() {
         snap.iter().map(brief).collect::<Vec<_>>(),
         [
             "RingStarted 1795422552.7 incoming 1000 'Alice 1000'",
-            "CommutationStarted 1795422552.7 1000 'Alice 1000'"
+            "CommutationStarted 1795422552.7 1000 'Alice 1000'",
+            // 1002 is a member of queue `support` (a `QueueMemberStatus`
+            // with `Paused: 0` in the recording).
+            "QueueState false '' support"
         ]
     );
     t.begin_resync();

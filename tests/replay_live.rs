@@ -171,3 +171,42 @@ fn a_regex_hangup_list_answer_is_no_call() {
     let ev = events(&live("f_ami_hangup_callee.actionconn.ami"), &pjsip());
     assert!(ev.is_empty());
 }
+
+#[test]
+fn phone_talking_with_a_local_channel_running_an_application_is_talking() {
+    // Nobody's caller ID: the Local half has `<unknown>`; the party is the
+    // extension the Local channel was made for (601).
+    let ev = events(&live("g_local_app_to_phone.ami"), &pjsip());
+    check_events(&ev).unwrap();
+    assert_eq!(
+        line(&ev, "1000"),
+        [
+            "RingStarted incoming ",
+            "CommutationStarted 601",
+            "RingFinished completed 16 true"
+        ]
+    );
+}
+
+#[test]
+fn blind_transfer_of_a_call_with_a_local_application_channel() {
+    let ev = events(&live("h_local_app_blind_transfer.ami"), &pjsip());
+    check_events(&ev).unwrap();
+    assert_eq!(
+        line(&ev, "1000"),
+        [
+            "RingStarted incoming ",
+            "CommutationStarted 601",
+            "Transferred",
+            "RingFinished transferred 16 true"
+        ]
+    );
+    assert_eq!(
+        line(&ev, "1002"),
+        [
+            "RingStarted incoming ",
+            "CommutationStarted 601",
+            "RingFinished completed 16 true"
+        ]
+    );
+}

@@ -9,6 +9,7 @@
 //!   stream (for tests and fuzz targets).
 //! - `table`: the channel and bridge tables (fixed capacity, allocated once).
 //! - `names`: lines from channel names and queue member interfaces.
+//! - `queues`: the last known queue pause state of each line, for snapshots.
 //! - `fields`: the AMI keys the tracker reads, in one pass over a packet.
 //!
 //! docs/protocol.md describes the model for client authors.
@@ -17,6 +18,7 @@ mod fields;
 pub mod invariants;
 pub mod model;
 pub mod names;
+mod queues;
 mod table;
 pub mod tracker;
 

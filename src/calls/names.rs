@@ -103,6 +103,18 @@ pub fn local_half(name: &str) -> u8 {
     }
 }
 
+/// The extension a Local channel half was created for: `601` for
+/// `Local/601@from-internal-00000000;1`; `None` for any other channel or an
+/// empty extension.
+pub fn local_exten(name: &str) -> Option<&str> {
+    if local_half(name) == 0 {
+        return None;
+    }
+    let rest = strip_prefix_ci(name, "Local/")?;
+    let exten = rest.split('@').next()?;
+    (!exten.is_empty() && exten.len() < rest.len()).then_some(exten)
+}
+
 /// The name of the other half of a Local channel, written into `out`.
 /// Returns false when `name` is not a Local half.
 pub fn other_half<const N: usize>(name: &str, out: &mut heapless::String<N>) -> bool {
@@ -118,6 +130,18 @@ pub fn other_half<const N: usize>(name: &str, out: &mut heapless::String<N>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_half_names_its_extension() {
+        assert_eq!(
+            local_exten("Local/601@from-internal-00000000;1"),
+            Some("601")
+        );
+        assert_eq!(local_exten("Local/7006@from-queue-0001;2"), Some("7006"));
+        assert_eq!(local_exten("PJSIP/601-00000001"), None);
+        assert_eq!(local_exten("Local/@from-internal-0001;1"), None);
+        assert_eq!(local_exten("Local/601;1"), None);
+    }
 
     #[test]
     fn pjsip_device_channel_maps_to_its_line() {

@@ -9,6 +9,7 @@ use super::model::{
     Reason, TransferKind,
 };
 use super::names::{self, QueueFormat};
+use super::queues::{Change, QueueStates};
 use super::table::{
     hash, BridgeId, BridgeKind, BridgeTable, ChanName, ChanTable, DialStatus, Phase, NONE,
     PARK_SPACE_MAX,
@@ -151,6 +152,9 @@ pub struct TrackerStats {
     /// Originate hints forgotten because [`limits::ORIGINATE_HINTS`] were
     /// pending.
     pub hints_dropped: u64,
+    /// Queue memberships whose pause state was not remembered because
+    /// [`limits::QUEUE_STATES`] were known.
+    pub queue_states_dropped: u64,
     /// Calls started (`RingStarted` sent) since start.
     pub calls_started: u64,
     /// Call-model events produced since start.
@@ -191,6 +195,8 @@ enum Ev {
     ParkedCall,
     UnParkedCall,
     QueueMemberPause,
+    QueueMember,
+    QueueMemberRemoved,
     QueueCallerAbandon,
     AgentCalled,
     OriginateResponse,
@@ -225,6 +231,8 @@ impl Ev {
             "ParkedCall" => Ev::ParkedCall,
             "UnParkedCall" | "ParkedCallTimeOut" => Ev::UnParkedCall,
             "QueueMemberPause" | "QueueMemberPaused" => Ev::QueueMemberPause,
+            "QueueMember" | "QueueMemberStatus" | "QueueMemberAdded" => Ev::QueueMember,
+            "QueueMemberRemoved" => Ev::QueueMemberRemoved,
             "QueueCallerAbandon" => Ev::QueueCallerAbandon,
             "AgentCalled" | "AgentConnect" => Ev::AgentCalled,
             "OriginateResponse" => Ev::OriginateResponse,
@@ -325,6 +333,7 @@ pub struct Tracker {
     refusing: bool,
     /// Hangups remembered in `recent` since the start.
     remembered: u64,
+    queues: QueueStates,
     stats: TrackerStats,
 }
 
@@ -345,6 +354,7 @@ impl Tracker {
             epoch: 0,
             refusing: false,
             remembered: 0,
+            queues: QueueStates::default(),
             stats: TrackerStats::default(),
             opts,
         }
@@ -446,7 +456,14 @@ impl Tracker {
             Ev::Masquerade => self.on_masquerade(&f, out),
             Ev::ParkedCall => self.on_parked(&f, true, out),
             Ev::UnParkedCall => self.on_parked(&f, false, out),
-            Ev::QueueMemberPause => self.on_queue_pause(&f, out),
+            Ev::QueueMemberPause => self.on_queue_pause(&f, true, out),
+            Ev::QueueMember => self.on_queue_pause(&f, false, out),
+            Ev::QueueMemberRemoved => {
+                if let Some(line) = self.queue_line(&f) {
+                    let line: Line = fixed(line);
+                    self.queues.remove(&line, clean(f.queue.unwrap_or("")));
+                }
+            }
             Ev::QueueCallerAbandon => {
                 if let Some(slot) = self.find(&f.plain()) {
                     self.chans.get_mut(slot).call.dial_status = DialStatus::Cancel;
@@ -478,7 +495,8 @@ impl Tracker {
     /// The events a newly connected client needs for `line`'s live calls:
     /// for each, `RingStarted`, then `CommutationStarted` with the current
     /// party if it talks (or talked), then `PutHoldAction` if it is on
-    /// hold. Calls come in table order.
+    /// hold. Calls come in table order. Then a `QueueState` for each queue
+    /// membership of the line whose pause state is known.
     pub fn snapshot(&self, line: &str, out: &mut impl Extend<CallEvent>) {
         for slot in self.chans.used_slots() {
             let c = self.chans.get(slot);
@@ -506,6 +524,18 @@ impl Tracker {
             if let Some(by) = k.hold {
                 out.extend(Some(self.event(slot, EventKind::PutHoldAction { by })));
             }
+        }
+        for m in self.queues.of(line) {
+            out.extend(Some(CallEvent {
+                line: m.line.clone(),
+                call: CallId::new(),
+                kind: EventKind::QueueState {
+                    paused: m.paused,
+                    reason: m.reason.clone(),
+                    queue: m.queue.clone(),
+                },
+                info: InfoJson::new(),
+            }));
         }
     }
 
@@ -582,6 +612,10 @@ impl Tracker {
     /// `CoreShowChannelsComplete`. Live events may interleave.
     pub fn begin_resync(&mut self) {
         self.resyncing = true;
+        // Pauses may have changed while disconnected: forget them rather
+        // than tell a stale state (a `QueueStatus` after the login, or the
+        // next change, tells them again).
+        self.queues.clear();
         self.epoch = self.epoch.wrapping_add(1);
         for slot in 0..self.chans.capacity() as u32 {
             let c = self.chans.get_mut(slot);
@@ -1054,8 +1088,13 @@ impl Tracker {
     /// The real party behind `peer` as seen from `me`: through Local channel
     /// pairs and the bridges beyond them to a channel that is not Local.
     /// When the chain is not complete yet, the last Local channel's caller
-    /// (which Asterisk keeps as the far party) stands in.
-    fn resolve(&self, peer: u32, me: u32) -> (Number, Name) {
+    /// (which Asterisk keeps as the far party) stands in; when a Local
+    /// channel's other half runs dialplan (an application, not a bridge),
+    /// the party is the extension the Local channel was made for. A party
+    /// with no caller ID at all (withheld, a CLI originate) is still a party:
+    /// empty number and name. `None` only while nobody is there yet: a Local
+    /// channel that has not answered.
+    fn resolve(&self, peer: u32, me: u32) -> Option<(Number, Name)> {
         let mut p = peer;
         for _ in 0..4 {
             let pc = self.chans.get(p);
@@ -1083,16 +1122,20 @@ impl Tracker {
             }
         }
         let pc = self.chans.get(p);
+        let mc = self.chans.get(me);
         if pc.local != 0 && pc.state != 6 {
             // A Local channel not answered yet (the one a blind transfer
             // puts in the bridge while its other half still rings): nobody
             // to talk with yet.
-            (Number::new(), Name::new())
+            None
         } else if !pc.cnum.is_empty() {
-            (pc.cnum.clone(), pc.cname.clone())
+            Some((pc.cnum.clone(), pc.cname.clone()))
+        } else if !mc.clnum.is_empty() || !mc.clname.is_empty() {
+            Some((mc.clnum.clone(), mc.clname.clone()))
+        } else if let Some(exten) = names::local_exten(&pc.name) {
+            Some((fixed(exten), Name::new()))
         } else {
-            let mc = self.chans.get(me);
-            (mc.clnum.clone(), mc.clname.clone())
+            Some((Number::new(), Name::new()))
         }
     }
 
@@ -1110,10 +1153,9 @@ impl Tracker {
         let Some(peer) = b.members.iter().copied().find(|&m| m != slot) else {
             return;
         };
-        let (num, name) = self.resolve(peer, slot);
-        if num.is_empty() && name.is_empty() {
+        let Some((num, name)) = self.resolve(peer, slot) else {
             return;
-        }
+        };
         if self.chans.get(slot).call.phase != Phase::Started {
             self.start_anyway(slot, (&num, &name), out);
         }
@@ -1202,6 +1244,12 @@ impl Tracker {
         let c = self.chans.get(slot);
         let k = &c.call;
         if c.line.is_empty() || k.phase != Phase::Started || k.commutated || c.clnum.is_empty() {
+            return;
+        }
+        // The first leg of an Originate gets the line's own caller id as its
+        // connected line (the Originate's `CallerID`): that is not the other
+        // party.
+        if c.clnum.as_str() == c.line.as_str() {
             return;
         }
         if k.number == c.clnum && k.name == c.clname {
@@ -1570,22 +1618,40 @@ impl Tracker {
         oc.initial_state = cc.initial_state;
     }
 
-    fn on_queue_pause(&mut self, f: &Fields<'_>, out: Out<'_>) {
+    /// The line of the queue member an event is about.
+    fn queue_line<'f>(&self, f: &Fields<'f>) -> Option<&'f str> {
         let iface = f
             .interface
             .or(f.location)
             .or(f.state_interface)
             .unwrap_or("")
             .trim();
-        let Some(line) = names::line_of_interface(iface, &self.opts.protocol, &self.queue_format)
-        else {
+        names::line_of_interface(iface, &self.opts.protocol, &self.queue_format)
+    }
+
+    /// A member's pause state: remembered for snapshots; sent as
+    /// `QueueState` when `announce` (a pause or unpause happened) and it
+    /// changed. Status events (`QueueMemberStatus`, `QueueMember`, …) only
+    /// update what is remembered: they repeat the state on every call.
+    fn on_queue_pause(&mut self, f: &Fields<'_>, announce: bool, out: Out<'_>) {
+        let Some(line) = self.queue_line(f) else {
             return;
         };
-        let paused = f.paused.is_some_and(|p| {
-            let p = p.trim();
+        let Some(paused_field) = f.paused else {
+            return;
+        };
+        let paused = {
+            let p = paused_field.trim();
             p == "1" || p.eq_ignore_ascii_case("true")
-        });
+        };
         let reason = clean(f.pausedreason.or(f.reason).unwrap_or(""));
+        let queue = clean(f.queue.unwrap_or(""));
+        if self.queues.set(line, queue, paused, reason) == Change::Full {
+            self.stats.queue_states_dropped = self.queues.refused();
+        }
+        if !announce {
+            return;
+        }
         let e = CallEvent {
             line: fixed::<{ limits::LINE_MAX }>(line) as Line,
             call: CallId::new(),
@@ -1994,6 +2060,33 @@ mod tests {
     }
 
     #[test]
+    fn withheld_caller_is_still_a_party_to_talk_with() {
+        let mut t = Tracker::new(TrackerOptions::default());
+        let trunk = "Event: Newchannel\nChannel: PJSIP/trunk-00000001\nChannelState: 4\n\
+                     CallerIDNum: <unknown>\nCallerIDName: <unknown>\nExten: 1002\nUniqueid: 9.1\n\n";
+        let ami = trunk.to_string()
+            + &newchannel("PJSIP/1002-00000002", "9.2", 0, "1002", "s")
+            + "Event: DialBegin\nChannel: PJSIP/trunk-00000001\nCallerIDNum: <unknown>\n\
+               CallerIDName: <unknown>\nUniqueid: 9.1\nDestChannel: PJSIP/1002-00000002\n\
+               DestUniqueid: 9.2\nDialString: 1002\n\n"
+            + &state("9.2", 6)
+            + &dial_end("9.1", "9.2", "ANSWER")
+            + &enter("b9", "9.2")
+            + &enter("b9", "9.1")
+            + &hangup("9.2", 16);
+        let evs = feed(&mut t, &ami);
+        let phone: std::vec::Vec<_> = evs.into_iter().filter(|e| e.line() == "1002").collect();
+        assert_eq!(
+            brief(&phone),
+            [
+                "1002 9.2 RingStarted incoming ",
+                "1002 9.2 CommutationStarted ",
+                "1002 9.2 RingFinished completed 16 true",
+            ]
+        );
+    }
+
+    #[test]
     fn same_party_again_sends_no_second_commutation() {
         let (mut t, _) = call_talking();
         let ami = "Event: BridgeLeave\nBridgeUniqueid: b1\nUniqueid: 1.1\n\n".to_string()
@@ -2046,6 +2139,25 @@ mod tests {
             [
                 "1000 2.8 RingStarted outgoing ",
                 "1000 2.8 RingFinished no_answer 19 false"
+            ]
+        );
+    }
+
+    #[test]
+    fn originate_leg_connected_to_its_own_line_is_no_caller_change() {
+        let mut t = Tracker::new(TrackerOptions::default());
+        t.expect_originate("orig-8", "1000", "1002");
+        let ami = newchannel("PJSIP/1000-0000000b", "orig-8", 0, "1000", "s")
+            + "Event: NewConnectedLine\nUniqueid: orig-8\nConnectedLineNum: 1000\n\
+               ConnectedLineName: Alice\n\n"
+            + "Event: NewConnectedLine\nUniqueid: orig-8\nConnectedLineNum: 1002\n\
+               ConnectedLineName: Bob 1002\n\n";
+        let evs = feed(&mut t, &ami);
+        assert_eq!(
+            brief(&evs),
+            [
+                "1000 orig-8 RingStarted outgoing 1002",
+                "1000 orig-8 CallerChanged 1002",
             ]
         );
     }
@@ -2363,6 +2475,46 @@ mod tests {
             evs[0].to_string(),
             r#"{"event":"QueueState","line":"1006","call":"","paused":true,"reason":"Lunch","queue":"support"}"#
         );
+    }
+
+    #[test]
+    fn a_later_client_is_told_the_known_queue_pause_state() {
+        let mut t = Tracker::new(TrackerOptions::default());
+        // Status events only update what is remembered: no event.
+        let evs = feed(
+            &mut t,
+            "Event: QueueMemberStatus\nQueue: support\nInterface: PJSIP/1002\nPaused: 0\n\n\
+             Event: QueueMember\nQueue: sales\nLocation: PJSIP/1002\nPaused: 1\n\
+             PausedReason: Break\n\n",
+        );
+        assert!(evs.is_empty());
+        let mut snap = std::vec::Vec::new();
+        t.snapshot("1002", &mut snap);
+        assert_eq!(
+            brief(&snap),
+            [
+                "1002  QueueState false support",
+                "1002  QueueState true sales"
+            ]
+        );
+        // A pause is sent and remembered; a removed membership is forgotten.
+        let evs = feed(
+            &mut t,
+            "Event: QueueMemberPause\nQueue: support\nInterface: PJSIP/1002\nPaused: 1\n\
+             PausedReason: Lunch\n\n\
+             Event: QueueMemberRemoved\nQueue: sales\nInterface: PJSIP/1002\n\n",
+        );
+        assert_eq!(brief(&evs), ["1002  QueueState true support"]);
+        let mut snap = std::vec::Vec::new();
+        t.snapshot("1002", &mut snap);
+        assert_eq!(snap.len(), 1);
+        assert_eq!(
+            snap[0].to_string(),
+            r#"{"event":"QueueState","line":"1002","call":"","paused":true,"reason":"Lunch","queue":"support"}"#
+        );
+        let mut other = std::vec::Vec::new();
+        t.snapshot("1000", &mut other);
+        assert!(other.is_empty());
     }
 
     #[test]

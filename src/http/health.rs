@@ -88,6 +88,9 @@ pub struct Dropped {
     pub ami_list_items: u64,
     /// Client commands refused by the originate rate limit.
     pub commands_rate_limited: u64,
+    /// Queue memberships whose pause state was not remembered for
+    /// snapshots: too many were known.
+    pub queue_states: u64,
 }
 
 impl Health {
@@ -151,13 +154,14 @@ impl Health {
         let d = &self.dropped;
         write!(
             out,
-            "\"dropped\":{{\"bridges\":{},\"originate_hints\":{},\"events_too_large\":{},\"ami_late_answers\":{},\"ami_list_items\":{},\"commands_rate_limited\":{}}}}}",
+            "\"dropped\":{{\"bridges\":{},\"originate_hints\":{},\"events_too_large\":{},\"ami_late_answers\":{},\"ami_list_items\":{},\"commands_rate_limited\":{},\"queue_states\":{}}}}}",
             d.bridges,
             d.originate_hints,
             d.events_too_large,
             d.ami_late_answers,
             d.ami_list_items,
-            d.commands_rate_limited
+            d.commands_rate_limited,
+            d.queue_states
         )
     }
 
@@ -165,7 +169,7 @@ impl Health {
     pub fn write_prometheus(&self, out: &mut impl Write) -> fmt::Result {
         let b = |v: bool| u64::from(v);
         let d = &self.dropped;
-        let metrics: [(&str, &str, &str, u64); 24] = [
+        let metrics: [(&str, &str, &str, u64); 25] = [
             (
                 "ctibridge_up",
                 "gauge",
@@ -285,6 +289,12 @@ impl Health {
                 "counter",
                 "Originate hints forgotten",
                 d.originate_hints,
+            ),
+            (
+                "ctibridge_queue_states_dropped_total",
+                "counter",
+                "Queue pause states not remembered: table full",
+                d.queue_states,
             ),
             (
                 "ctibridge_events_too_large_total",
