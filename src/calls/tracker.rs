@@ -15,6 +15,7 @@ use super::table::{
     PARK_SPACE_MAX,
 };
 use crate::ami::Packet;
+use crate::config::QUEUE_FORMAT_MAX;
 use crate::json;
 use crate::limits;
 use heapless::{Deque, String, Vec};
@@ -29,7 +30,7 @@ pub struct TrackerOptions {
     pub protocol: String<16>,
     /// Queue member interface of a line, `{0}` (or `{line}`) standing for the
     /// line (config `queueExtensionFormat`, default `Local/{0}@from-queue/n`).
-    pub queue_extension_format: String<64>,
+    pub queue_extension_format: String<{ QUEUE_FORMAT_MAX }>,
     /// Also start an incoming call at `Newstate` Ringing of the line's
     /// channel, not only at `DialBegin` (config
     /// `sendRingStartedOnRingingState`, default true).
@@ -60,7 +61,8 @@ pub enum OptionsError {
     /// `protocol` is not `PJSIP/` or `SIP/` (or another `TECH/`, at most 16
     /// bytes, ending in `/`).
     Protocol,
-    /// `queueExtensionFormat` is longer than 64 bytes or has no `{0}`.
+    /// `queueExtensionFormat` is longer than [`QUEUE_FORMAT_MAX`] bytes or
+    /// has no `{0}`.
     QueueExtensionFormat,
     /// `packetInfoConfig` names more than 8 keys, or a key longer than 32
     /// bytes.
@@ -77,8 +79,11 @@ impl core::fmt::Display for OptionsError {
                  such as \"PJSIP/\" or \"SIP/\""
             }
             OptionsError::QueueExtensionFormat => {
-                "`queueExtensionFormat` must contain {0} where the line goes, \
-                 such as \"Local/{0}@from-queue/n\" (at most 64 bytes)"
+                return write!(
+                    f,
+                    "`queueExtensionFormat` must contain {{0}} where the line goes, \
+                     such as \"Local/{{0}}@from-queue/n\" (at most {QUEUE_FORMAT_MAX} bytes)"
+                );
             }
             OptionsError::PacketInfoConfig => {
                 "`packetInfoConfig` may name at most 8 AMI keys of at most 32 bytes each"
@@ -109,7 +114,8 @@ impl TrackerOptions {
             return Err(OptionsError::Protocol);
         }
         let format = queue_extension_format.trim();
-        if format.len() > 64 || !(format.contains("{0}") || format.contains("{line}")) {
+        if format.len() > QUEUE_FORMAT_MAX || !(format.contains("{0}") || format.contains("{line}"))
+        {
             return Err(OptionsError::QueueExtensionFormat);
         }
         let mut keys = Vec::new();
@@ -2534,6 +2540,35 @@ mod tests {
         assert!(evs[1]
             .to_string()
             .contains(r#""info":{"Linkedid":"3.0","CRMID":"42"}"#));
+    }
+
+    /// Found by the `config` fuzz target: check-config accepted a
+    /// `queueExtensionFormat` of up to 96 bytes, the tracker refused more
+    /// than 64, so such a config passed its check and then the bridge would
+    /// not start.
+    #[test]
+    fn a_queue_format_as_long_as_the_config_allows_is_taken_whole() {
+        let prefix = "Local/".to_string() + &"q".repeat(QUEUE_FORMAT_MAX - 40);
+        let format = format!(
+            "{prefix}{{line}}@{}/n",
+            "c".repeat(QUEUE_FORMAT_MAX - prefix.len() - 9)
+        );
+        assert_eq!(format.len(), QUEUE_FORMAT_MAX);
+        let o = TrackerOptions::new("PJSIP/", &format, true, &[], 64).unwrap();
+        assert_eq!(o.queue_extension_format.as_str(), format);
+        let member = format.replace("{line}", "1000");
+        assert_eq!(
+            QueueFormat::parse(&o.queue_extension_format).line_of(&member),
+            Some("1000")
+        );
+        let longer = format.replace("{line}", "{line}x");
+        assert_eq!(
+            TrackerOptions::new("PJSIP/", &longer, true, &[], 64),
+            Err(OptionsError::QueueExtensionFormat)
+        );
+        assert!(OptionsError::QueueExtensionFormat
+            .to_string()
+            .contains("at most 96 bytes"));
     }
 
     #[test]
