@@ -630,6 +630,8 @@ fn health(
         clients_closed_slow: w.closed_slow,
         clients_refused: w.refused,
         auth_failures: w.auth_failures,
+        clients_handshake_timeouts: w.handshake_timeouts,
+        clients_bad_frames: w.bad_frames,
         codec_packets: s.codec.packets,
         codec_skipped: s.codec.skipped,
         codec_malformed: s.codec.malformed_lines,
@@ -643,6 +645,7 @@ fn health(
             ami_list_items: s.list_items_dropped,
             commands_rate_limited: 0,
             queue_states: t.queue_states_dropped,
+            ami_truncated_packets: s.truncated_packets,
         },
     }
 }

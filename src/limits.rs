@@ -298,7 +298,8 @@ pub const WS_READ_BUFFER: usize = 4 * 1024;
 /// Largest WebSocket message or frame read from a client, in bytes.
 ///
 /// **At the limit:** the client gets a `too_large` error result and the
-/// connection closes with code 1009; other clients carry on.
+/// connection closes with code 1009, counted as `clients.bad_frames`; other
+/// clients carry on.
 pub const WS_MAX_MESSAGE: usize = 16 * 1024;
 
 /// Largest command a client may send, in bytes. Commands are small JSON
@@ -333,8 +334,9 @@ pub const WS_MAX_HEADERS: usize = 32;
 
 /// Seconds a new connection has for TLS and the WebSocket upgrade.
 ///
-/// **At the limit:** the connection is dropped, so a slow or silent client
-/// cannot hold a slot.
+/// **At the limit:** the connection is dropped and counted as
+/// `clients.handshake_timeouts`, so a slow or silent client cannot hold a
+/// slot.
 pub const WS_HANDSHAKE_TIMEOUT_S: u64 = 10;
 
 /// Seconds a WebSocket client has to send its `auth` frame.

@@ -432,7 +432,7 @@ impl Control {
                     format!(
                         "user '{}' may start {per} calls per minute; try again in {} s",
                         user.name,
-                        wait.as_secs().max(1)
+                        rate::retry_after_secs(wait)
                     ),
                 )
             });

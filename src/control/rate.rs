@@ -93,6 +93,12 @@ fn key(user: &str) -> heapless::String<KEY_MAX> {
     crate::calls::model::fixed(user)
 }
 
+/// A wait as the whole seconds to tell a user: rounded up and at least 1,
+/// so that trying again after that many seconds succeeds.
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +155,23 @@ mod tests {
             assert_eq!(r.take(&format!("user{i}"), t0), Ok(()));
         }
         assert_eq!(r.buckets.len(), ORIGINATE_RATE_USERS);
+    }
+
+    #[test]
+    fn the_wait_told_is_rounded_up_so_trying_then_succeeds() {
+        assert_eq!(retry_after_secs(Duration::from_millis(5_500)), 6);
+        assert_eq!(retry_after_secs(Duration::from_secs(6)), 6);
+        assert_eq!(retry_after_secs(Duration::from_millis(200)), 1);
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        // Ten calls at once at 10 a minute: the next is 6 s away, and the
+        // user must not be told 5.
+        let t0 = Instant::now();
+        let mut r = RateLimiter::new(10);
+        for _ in 0..10 {
+            r.take("a", t0).unwrap();
+        }
+        let wait = r.take("a", t0 + Duration::from_millis(500)).unwrap_err();
+        assert_eq!(retry_after_secs(wait), 6);
+        assert!(r.take("a", t0 + Duration::from_secs(6)).is_ok());
     }
 }

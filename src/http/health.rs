@@ -58,6 +58,11 @@ pub struct Health {
     pub clients_refused: u64,
     /// Failed authentications.
     pub auth_failures: u64,
+    /// Connections dropped for not finishing their handshake in time.
+    pub clients_handshake_timeouts: u64,
+    /// Connections closed for a framing error (oversized, not UTF-8,
+    /// unmasked or otherwise broken frames).
+    pub clients_bad_frames: u64,
     /// AMI packets decoded.
     pub codec_packets: u64,
     /// AMI packets skipped for breaking a limit.
@@ -91,6 +96,9 @@ pub struct Dropped {
     /// Queue memberships whose pause state was not remembered for
     /// snapshots: too many were known.
     pub queue_states: u64,
+    /// AMI packets lost half-read: the connection ended in the middle of
+    /// one (the session reconnects and resyncs).
+    pub ami_truncated_packets: u64,
 }
 
 impl Health {
@@ -134,12 +142,14 @@ impl Health {
         )?;
         write!(
             out,
-            "\"clients\":{{\"connected\":{},\"capacity\":{},\"closed_slow\":{},\"refused\":{},\"auth_failures\":{}}},",
+            "\"clients\":{{\"connected\":{},\"capacity\":{},\"closed_slow\":{},\"refused\":{},\"auth_failures\":{},\"handshake_timeouts\":{},\"bad_frames\":{}}},",
             self.clients_connected,
             self.clients_capacity,
             self.clients_closed_slow,
             self.clients_refused,
-            self.auth_failures
+            self.auth_failures,
+            self.clients_handshake_timeouts,
+            self.clients_bad_frames
         )?;
         write!(
             out,
@@ -154,14 +164,15 @@ impl Health {
         let d = &self.dropped;
         write!(
             out,
-            "\"dropped\":{{\"bridges\":{},\"originate_hints\":{},\"events_too_large\":{},\"ami_late_answers\":{},\"ami_list_items\":{},\"commands_rate_limited\":{},\"queue_states\":{}}}}}",
+            "\"dropped\":{{\"bridges\":{},\"originate_hints\":{},\"events_too_large\":{},\"ami_late_answers\":{},\"ami_list_items\":{},\"commands_rate_limited\":{},\"queue_states\":{},\"ami_truncated_packets\":{}}}}}",
             d.bridges,
             d.originate_hints,
             d.events_too_large,
             d.ami_late_answers,
             d.ami_list_items,
             d.commands_rate_limited,
-            d.queue_states
+            d.queue_states,
+            d.ami_truncated_packets
         )
     }
 
@@ -169,7 +180,7 @@ impl Health {
     pub fn write_prometheus(&self, out: &mut impl Write) -> fmt::Result {
         let b = |v: bool| u64::from(v);
         let d = &self.dropped;
-        let metrics: [(&str, &str, &str, u64); 25] = [
+        let metrics: [(&str, &str, &str, u64); 28] = [
             (
                 "ctibridge_up",
                 "gauge",
@@ -249,6 +260,18 @@ impl Health {
                 self.auth_failures,
             ),
             (
+                "ctibridge_clients_handshake_timeouts_total",
+                "counter",
+                "Connections dropped: handshake not finished in time",
+                self.clients_handshake_timeouts,
+            ),
+            (
+                "ctibridge_clients_bad_frames_total",
+                "counter",
+                "Clients closed for a framing error",
+                self.clients_bad_frames,
+            ),
+            (
                 "ctibridge_codec_packets_total",
                 "counter",
                 "AMI packets decoded",
@@ -320,6 +343,12 @@ impl Health {
                 "Calls refused by the originate rate limit",
                 d.commands_rate_limited,
             ),
+            (
+                "ctibridge_ami_truncated_packets_total",
+                "counter",
+                "AMI packets cut off by a lost connection",
+                d.ami_truncated_packets,
+            ),
         ];
         for (name, kind, help, value) in metrics {
             writeln!(
@@ -348,6 +377,12 @@ mod tests {
             },
             channels_used: 3,
             channels_capacity: 1024,
+            clients_handshake_timeouts: 3,
+            clients_bad_frames: 4,
+            dropped: Dropped {
+                ami_truncated_packets: 5,
+                ..Dropped::default()
+            },
             ..Health::default()
         }
     }
@@ -363,6 +398,11 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("\"dropped\":{\"bridges\":0,"), "{s}");
+        assert!(s.contains(",\"ami_truncated_packets\":5}}"), "{s}");
+        assert!(
+            s.contains(",\"auth_failures\":0,\"handshake_timeouts\":3,\"bad_frames\":4},"),
+            "{s}"
+        );
         assert!(s.ends_with("}}"));
     }
 
@@ -384,6 +424,9 @@ mod tests {
         sample().write_prometheus(&mut s).unwrap();
         assert!(s.contains("# TYPE ctibridge_up gauge\nctibridge_up 1\n"));
         assert!(s.contains("ctibridge_channels_capacity 1024\n"));
+        assert!(s.contains("\nctibridge_ami_truncated_packets_total 5\n"));
+        assert!(s.contains("\nctibridge_clients_handshake_timeouts_total 3\n"));
+        assert!(s.contains("\nctibridge_clients_bad_frames_total 4\n"));
         for line in s.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.split_once(' ').unwrap();
             assert!(name.starts_with("ctibridge_"));

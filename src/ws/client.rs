@@ -152,14 +152,21 @@ pub(super) async fn run(
     let ticket = sh.registry.enter();
     // A shutdown during the handshake just drops the connection.
     let opened = or(
-        timeout(sh.settings.handshake_timeout, open(sh, tcp, false)),
+        async {
+            let opened = timeout(sh.settings.handshake_timeout, open(sh, tcp, false)).await;
+            if opened.is_none() {
+                Counters::bump(&sh.counters.handshake_timeouts);
+                log::debug!("WebSocket {peer}: handshake not finished in time; dropped");
+            }
+            opened.flatten()
+        },
         async {
             ticket.kicked().await;
             None
         },
     )
     .await;
-    let Some(Some((stream, rest, token))) = opened else {
+    let Some((stream, rest, token)) = opened else {
         return;
     };
     let ws =
@@ -280,6 +287,12 @@ impl Conn<'_> {
             Some(Ok(m)) => m,
             Some(Err(e)) => {
                 self.broken = true;
+                if matches!(
+                    e,
+                    WsError::Capacity(_) | WsError::Utf8(_) | WsError::Protocol(_)
+                ) {
+                    Counters::bump(&self.sh.counters.bad_frames);
+                }
                 return Err(match e {
                     WsError::Capacity(CapacityError::MessageTooLong { size, .. }) => End::Close {
                         code: 1009,

@@ -77,6 +77,13 @@ pub struct Stats {
     pub auth_failures: u64,
     /// Sign-ins refused unchecked because their address failed too often.
     pub auth_rate_limited: u64,
+    /// Connections dropped because their TLS and HTTP upgrade did not
+    /// finish within the handshake timeout (slow or silent clients).
+    pub handshake_timeouts: u64,
+    /// Connections closed for a framing error: a frame or message over the
+    /// size limit (1009), a text frame not UTF-8 (1007), any other
+    /// WebSocket protocol error such as an unmasked frame (1002).
+    pub bad_frames: u64,
     /// Call-model events published.
     pub events_published: u64,
     /// Events sent to nobody for being too large.
@@ -91,6 +98,8 @@ pub(super) struct Counters {
     pub refused: Cell<u64>,
     pub auth_failures: Cell<u64>,
     pub auth_rate_limited: Cell<u64>,
+    pub handshake_timeouts: Cell<u64>,
+    pub bad_frames: Cell<u64>,
     pub last_refusal_log: Cell<Option<Instant>>,
 }
 
@@ -276,6 +285,8 @@ impl Server {
             refused: c.refused.get(),
             auth_failures: c.auth_failures.get(),
             auth_rate_limited: c.auth_rate_limited.get(),
+            handshake_timeouts: c.handshake_timeouts.get(),
+            bad_frames: c.bad_frames.get(),
             events_published: hub.published,
             events_dropped: hub.dropped,
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod calls;
+pub mod capture;
 pub mod fake_ami;
 pub mod invariants;
 
