@@ -144,6 +144,9 @@ impl Core {
     /// Sends the packet as a `Raw` event to debug clients of the lines whose
     /// channels it names.
     fn publish_raw(&mut self, p: &Packet<'_>) {
+        if !self.hub.any_raw() {
+            return;
+        }
         for key in ["Channel", "DestChannel"] {
             let Some(channel) = p.get(key) else { continue };
             let Some(line) = line_of(self.protocol, channel) else {

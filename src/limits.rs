@@ -292,8 +292,11 @@ pub const WS_CLIENT_QUEUE_MAX: usize = 4096;
 /// five events, and a new client gets its line's state first).
 pub const WS_CLIENT_QUEUE_MIN: usize = 16;
 
-/// Size of a WebSocket connection's read buffer, in bytes.
-pub const WS_READ_BUFFER: usize = 4 * 1024;
+/// Size of a WebSocket connection's read buffer, in bytes: what one read
+/// takes from the socket. Clients send small commands (at most
+/// [`WS_MAX_COMMAND`]); a larger frame makes the buffer grow up to
+/// [`WS_MAX_MESSAGE`]. Each connection keeps this much resident.
+pub const WS_READ_BUFFER: usize = 1024;
 
 /// Largest WebSocket message or frame read from a client, in bytes.
 ///

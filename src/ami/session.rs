@@ -621,6 +621,11 @@ pub(crate) async fn drive<S: AmiSink>(
                     }
                 }
                 handle.status_mut().codec = dec.stats();
+                // Let the clients' tasks send what this chunk queued before
+                // reading the next one: a socket that always has data makes
+                // the read ready at once, which would starve them until
+                // their queues overflow.
+                future::yield_now().await;
             }
             Ev::Read(Err(e)) | Ev::Wrote(Err(e)) => {
                 return if stopping {

@@ -2,9 +2,7 @@
 //! table, each with open-addressing indexes, all allocated once.
 
 use super::model::{fixed, set_str, CallId, Direction, HoldBy, Line, Name, Number};
-use crate::limits::{
-    BRIDGE_ID_MAX, BRIDGE_MEMBERS, CHANNEL_NAME_MAX, INFO_KEYS_MAX, INFO_VALUE_MAX,
-};
+use crate::limits::{BRIDGE_ID_MAX, BRIDGE_MEMBERS, CHANNEL_NAME_MAX, INFO_VALUE_MAX};
 use heapless::{String, Vec};
 
 /// "No slot".
@@ -177,7 +175,6 @@ pub(crate) struct Call {
     pub resync_found: bool,
     /// Resync: the application suggests this direction.
     pub resync_dir: Option<Direction>,
-    pub info: [Option<String<INFO_VALUE_MAX>>; INFO_KEYS_MAX],
 }
 
 /// One tracked channel.
@@ -221,28 +218,75 @@ pub(crate) struct Chan {
 /// space would retrieve the wrong call).
 pub(crate) const PARK_SPACE_MAX: usize = 16;
 
+/// A `packetInfoConfig` value kept for a call.
+pub(crate) type InfoValue = Option<String<INFO_VALUE_MAX>>;
+
 /// The channel table: slots, a free list and two indexes.
+///
+/// All memory is reserved at once; the slots are written (and so become
+/// resident) only when first used: the free list hands out the lowest
+/// slots first, so a table of 4096 channels that never holds more than 50
+/// costs the memory of 50.
 pub(crate) struct ChanTable {
+    /// Reserved for `capacity`; grows (never reallocating) up to the
+    /// highest slot used so far.
     slots: std::vec::Vec<Chan>,
+    capacity: usize,
     free: std::vec::Vec<u32>,
     by_uid: Index,
     by_name: Index,
     used: usize,
+    /// The `packetInfoConfig` values of the calls, `info_keys` per slot,
+    /// outside the slots so that a config without keys pays nothing.
+    info: std::vec::Vec<InfoValue>,
+    info_keys: usize,
 }
 
 impl ChanTable {
-    pub fn new(capacity: usize) -> ChanTable {
+    /// A table of `capacity` channels, each keeping `info_keys` info values.
+    pub fn new(capacity: usize, info_keys: usize) -> ChanTable {
         ChanTable {
-            slots: (0..capacity).map(|_| Chan::default()).collect(),
+            slots: std::vec::Vec::with_capacity(capacity),
+            capacity,
             free: (0..capacity as u32).rev().collect(),
             by_uid: Index::with_capacity(capacity),
             by_name: Index::with_capacity(capacity),
             used: 0,
+            info: std::vec::Vec::with_capacity(capacity * info_keys),
+            info_keys,
         }
     }
 
     pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Slots written so far: every used slot is below this (loop over
+    /// `0..touched()` rather than the capacity).
+    pub fn touched(&self) -> usize {
         self.slots.len()
+    }
+
+    /// The info values of the call on `slot` (one per info key).
+    pub fn info(&self, slot: u32) -> &[InfoValue] {
+        let at = slot as usize * self.info_keys;
+        self.info.get(at..at + self.info_keys).unwrap_or(&[])
+    }
+
+    /// Sets info value `key` of the call on `slot`.
+    pub fn set_info(&mut self, slot: u32, key: usize, value: &str) {
+        if key < self.info_keys {
+            self.info[slot as usize * self.info_keys + key] = Some(super::model::fixed(value));
+        }
+    }
+
+    /// Moves the info values of the call on `from` to `to` (the call moved).
+    pub fn move_info(&mut self, from: u32, to: u32) {
+        let k = self.info_keys;
+        for i in 0..k {
+            let v = self.info[from as usize * k + i].take();
+            self.info[to as usize * k + i] = v;
+        }
     }
 
     pub fn used(&self) -> usize {
@@ -291,6 +335,15 @@ impl ChanTable {
     /// A fresh slot for `uid`, or `None` when the table is full.
     pub fn alloc(&mut self, uid: &str, name: &str) -> Option<u32> {
         let slot = self.free.pop()?;
+        while self.slots.len() <= slot as usize {
+            self.slots.push(Chan::default());
+        }
+        let k = self.info_keys;
+        let at = slot as usize * k;
+        if self.info.len() < at + k {
+            self.info.resize(at + k, None);
+        }
+        self.info[at..at + k].fill(None);
         let c = &mut self.slots[slot as usize];
         let gen = c.gen.wrapping_add(1);
         *c = Chan::default();
@@ -378,15 +431,18 @@ pub(crate) struct Bridge {
 /// The bridge table.
 pub(crate) struct BridgeTable {
     slots: std::vec::Vec<Bridge>,
+    capacity: usize,
     free: std::vec::Vec<u32>,
     by_id: Index,
     used: usize,
 }
 
 impl BridgeTable {
+    /// Like the channel table: reserved at once, slots written on first use.
     pub fn new(capacity: usize) -> BridgeTable {
         BridgeTable {
-            slots: (0..capacity).map(|_| Bridge::default()).collect(),
+            slots: std::vec::Vec::with_capacity(capacity),
+            capacity,
             free: (0..capacity as u32).rev().collect(),
             by_id: Index::with_capacity(capacity),
             used: 0,
@@ -394,6 +450,11 @@ impl BridgeTable {
     }
 
     pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Slots written so far: every used slot is below this.
+    pub fn touched(&self) -> usize {
         self.slots.len()
     }
 
@@ -420,6 +481,9 @@ impl BridgeTable {
 
     pub fn alloc(&mut self, id: &str, kind: BridgeKind) -> Option<u32> {
         let slot = self.free.pop()?;
+        while self.slots.len() <= slot as usize {
+            self.slots.push(Bridge::default());
+        }
         let b = &mut self.slots[slot as usize];
         *b = Bridge {
             used: true,
@@ -451,7 +515,7 @@ mod tests {
 
     #[test]
     fn index_survives_removals_in_colliding_runs() {
-        let mut t = ChanTable::new(64);
+        let mut t = ChanTable::new(64, 0);
         let mut slots = std::vec::Vec::new();
         for i in 0..64 {
             let uid = format!("1795422529.{i}");
@@ -473,7 +537,7 @@ mod tests {
 
     #[test]
     fn rename_moves_the_name_index() {
-        let mut t = ChanTable::new(4);
+        let mut t = ChanTable::new(4, 0);
         let s = t.alloc("1.1", "Local/a;1").unwrap();
         t.rename(s, "SIP/ddddd-00000000");
         assert_eq!(t.find_name("Local/a;1"), None);
@@ -482,7 +546,7 @@ mod tests {
 
     #[test]
     fn long_uniqueids_are_found_by_their_kept_prefix() {
-        let mut t = ChanTable::new(4);
+        let mut t = ChanTable::new(4, 0);
         let long = "x".repeat(100);
         let s = t.alloc(&long, "").unwrap();
         assert_eq!(t.find_uid(&long), Some(s));

@@ -351,7 +351,7 @@ impl Tracker {
             .clamp(limits::CHANNELS_MIN, limits::CHANNELS_MAX);
         Tracker {
             queue_format: QueueFormat::parse(&opts.queue_extension_format),
-            chans: ChanTable::new(cap),
+            chans: ChanTable::new(cap, opts.info_keys.len()),
             bridges: BridgeTable::new(cap * limits::BRIDGES_PER_CHANNEL),
             hints: Deque::new(),
             recent: core::array::from_fn(|_| (0, CallId::new())),
@@ -623,13 +623,13 @@ impl Tracker {
         // next change, tells them again).
         self.queues.clear();
         self.epoch = self.epoch.wrapping_add(1);
-        for slot in 0..self.chans.capacity() as u32 {
+        for slot in 0..self.chans.touched() as u32 {
             let c = self.chans.get_mut(slot);
             if c.used {
                 c.bridge = NONE;
             }
         }
-        for b in 0..self.bridges.capacity() as u32 {
+        for b in 0..self.bridges.touched() as u32 {
             let br = self.bridges.get_mut(b);
             if br.used {
                 br.members.clear();
@@ -665,7 +665,7 @@ impl Tracker {
             return;
         }
         self.resyncing = false;
-        let cap = self.chans.capacity() as u32;
+        let cap = self.chans.touched() as u32;
         for slot in 0..cap {
             let c = self.chans.get(slot);
             if c.used && c.seen != self.epoch {
@@ -703,7 +703,7 @@ impl Tracker {
                 self.refresh_party(slot, out);
             }
         }
-        for b in 0..self.bridges.capacity() as u32 {
+        for b in 0..self.bridges.touched() as u32 {
             let br = self.bridges.get(b);
             if br.used && br.members.is_empty() {
                 self.bridges.release(b);
@@ -822,14 +822,12 @@ impl Tracker {
     }
 
     fn capture_info(&mut self, slot: u32, p: &Packet<'_>) {
-        let keys = &self.opts.info_keys;
-        let c = self.chans.get_mut(slot);
-        if c.line.is_empty() {
+        if self.chans.get(slot).line.is_empty() {
             return;
         }
-        for (i, key) in keys.iter().enumerate() {
+        for (i, key) in self.opts.info_keys.iter().enumerate() {
             if let Some(v) = info_value(p, key) {
-                c.call.info[i] = Some(fixed(v.trim()));
+                self.chans.set_info(slot, i, v.trim());
             }
         }
     }
@@ -839,7 +837,7 @@ impl Tracker {
     fn event(&self, slot: u32, kind: EventKind) -> CallEvent {
         let c = self.chans.get(slot);
         let mut info = InfoJson::new();
-        for (key, val) in self.opts.info_keys.iter().zip(c.call.info.iter()) {
+        for (key, val) in self.opts.info_keys.iter().zip(self.chans.info(slot)) {
             let Some(val) = val else { continue };
             // `ChanVariable(NAME)` is shown as `NAME`.
             let key = match (key.find('('), key.ends_with(')')) {
@@ -1612,6 +1610,7 @@ impl Tracker {
         if old_pair != NONE && self.chans.get(old_pair).pair == o {
             self.chans.get_mut(old_pair).pair = NONE;
         }
+        self.chans.move_info(c, o);
         let (cc, oc) = self.chans.pair_mut(c, o);
         oc.call = core::mem::take(&mut cc.call);
         oc.line = core::mem::take(&mut cc.line);

@@ -8,7 +8,7 @@
 
 use crate::limits::{WS_CLIENT_QUEUE_MAX, WS_MAX_EVENT};
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
@@ -45,6 +45,12 @@ struct Slot {
 
 struct Inner {
     slots: Vec<Option<Slot>>,
+    /// The slots of each line's clients, so a publish visits only those
+    /// (not every client connected).
+    by_line: HashMap<Rc<str>, Vec<usize>>,
+    /// Clients in debug mode, so the publisher skips `Raw` frames at once
+    /// when there are none.
+    debug: usize,
     capacity: usize,
     stats: HubStats,
 }
@@ -61,6 +67,8 @@ impl Hub {
         Rc::new(Hub {
             inner: RefCell::new(Inner {
                 slots: Vec::new(),
+                by_line: HashMap::new(),
+                debug: 0,
                 capacity: client_queue.clamp(1, WS_CLIENT_QUEUE_MAX),
                 stats: HubStats::default(),
             }),
@@ -71,8 +79,12 @@ impl Hub {
     /// `debug`). Events published from now on are queued for it.
     pub fn subscribe(self: &Rc<Self>, line: &str, debug: bool) -> Subscription {
         let mut inner = self.inner.borrow_mut();
+        let line: Rc<str> = match inner.by_line.get_key_value(line) {
+            Some((l, _)) => l.clone(),
+            None => line.into(),
+        };
         let slot = Slot {
-            line: line.into(),
+            line: line.clone(),
             debug,
             queue: VecDeque::new(),
             lagged: false,
@@ -88,6 +100,8 @@ impl Hub {
                 inner.slots.len() - 1
             }
         };
+        inner.by_line.entry(line).or_default().push(index);
+        inner.debug += usize::from(debug);
         inner.stats.clients += 1;
         Subscription {
             hub: self.clone(),
@@ -113,11 +127,20 @@ impl Hub {
     /// renders a `Raw` frame only when someone will receive it.
     pub fn wants_raw(&self, line: &str) -> bool {
         let inner = self.inner.borrow();
-        inner
-            .slots
-            .iter()
-            .flatten()
-            .any(|s| s.debug && !s.lagged && &*s.line == line)
+        if inner.debug == 0 {
+            return false;
+        }
+        inner.by_line.get(line).is_some_and(|ix| {
+            ix.iter()
+                .filter_map(|&i| inner.slots[i].as_ref())
+                .any(|s| s.debug && !s.lagged)
+        })
+    }
+
+    /// True when some client is in debug mode: without one, no `Raw` frame
+    /// is ever wanted and the publisher need not look at the packet.
+    pub fn any_raw(&self) -> bool {
+        self.inner.borrow().debug > 0
     }
 
     /// The hub's counters now.
@@ -144,8 +167,14 @@ impl Inner {
         let capacity = self.capacity;
         let mut shared: Option<Rc<str>> = None;
         let mut lagged = 0;
-        for slot in self.slots.iter_mut().flatten() {
-            if slot.lagged || &*slot.line != line || (raw && !slot.debug) {
+        let Some(clients) = self.by_line.get(line) else {
+            return;
+        };
+        for &i in clients {
+            let Some(slot) = self.slots[i].as_mut() else {
+                continue;
+            };
+            if slot.lagged || (raw && !slot.debug) {
                 continue;
             }
             if slot.queue.len() >= capacity {
@@ -210,9 +239,12 @@ impl Subscription {
 
     /// Turns `Raw` events on or off for this client.
     pub fn set_debug(&self, on: bool) {
-        if let Some(slot) = self.hub.inner.borrow_mut().slots[self.index].as_mut() {
-            slot.debug = on;
-        }
+        let mut inner = self.hub.inner.borrow_mut();
+        let Some(slot) = inner.slots[self.index].as_mut() else {
+            return;
+        };
+        let was = core::mem::replace(&mut slot.debug, on);
+        inner.debug = inner.debug + usize::from(on) - usize::from(was);
     }
 
     /// Whether this client receives `Raw` events.
@@ -233,7 +265,15 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut inner = self.hub.inner.borrow_mut();
-        inner.slots[self.index] = None;
+        if let Some(slot) = inner.slots[self.index].take() {
+            inner.debug -= usize::from(slot.debug);
+            if let Some(ix) = inner.by_line.get_mut(&*slot.line) {
+                ix.retain(|&i| i != self.index);
+                if ix.is_empty() {
+                    inner.by_line.remove(&*slot.line);
+                }
+            }
+        }
         inner.stats.clients -= 1;
         while inner.slots.last().is_some_and(Option::is_none) {
             inner.slots.pop();
@@ -330,6 +370,24 @@ mod tests {
         drop(c);
         assert_eq!(hub.stats().clients, 0);
         hub.publish("1000", "z");
+    }
+
+    #[test]
+    fn raw_is_wanted_only_while_a_client_of_the_line_is_in_debug_mode() {
+        let hub = Hub::new(4);
+        let a = hub.subscribe("1000", false);
+        assert!(!hub.any_raw());
+        let b = hub.subscribe("1000", true);
+        assert!(hub.any_raw() && hub.wants_raw("1000") && !hub.wants_raw("1002"));
+        b.set_debug(false);
+        assert!(!hub.any_raw() && !hub.wants_raw("1000"));
+        a.set_debug(true);
+        a.set_debug(true);
+        assert!(hub.wants_raw("1000"));
+        drop(a);
+        assert!(!hub.any_raw() && !hub.wants_raw("1000"));
+        drop(b);
+        hub.publish("1000", "nobody");
     }
 
     #[test]
