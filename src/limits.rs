@@ -202,7 +202,10 @@ pub const QUEUE_STATES: usize = 1024;
 /// event for a dead channel does not bring it back.
 ///
 /// **At the limit:** the oldest is forgotten (a ring buffer); nothing is
-/// counted.
+/// counted. An event naming a forgotten channel again is taken as a new
+/// channel, so its call may start again under the same id (the `tracker`
+/// fuzz target found this; a PBX sends its late events within moments of
+/// the hangup, not after 64 others).
 pub const RECENT_HANGUPS: usize = 64;
 
 /// Most `packetInfoConfig` keys the tracker copies into `info`.

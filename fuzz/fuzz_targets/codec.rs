@@ -6,7 +6,11 @@ use ctibridge::ami::{Decoder, Item, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { buffer: 512, max_line: 100, max_fields: 8 };
+    let limits = Limits {
+        buffer: 512,
+        max_line: 100,
+        max_fields: 8,
+    };
     let mut dec = Decoder::new(limits);
     let split = data.first().map_or(0, |&b| b as usize).min(data.len());
     for piece in [&data[..split], &data[split..]] {

@@ -5,6 +5,8 @@
 //! - [`tracker`]: the state machine ([`Tracker`]): one AMI packet in, zero or
 //!   more call events out; resync after a reconnect; snapshots for new
 //!   clients; originate hints.
+//! - [`invariants`]: the four PROTOCOL.md invariants, checked on an event
+//!   stream (for tests and fuzz targets).
 //! - `table`: the channel and bridge tables (fixed capacity, allocated once).
 //! - `names`: lines from channel names and queue member interfaces.
 //! - `queues`: the last known queue pause state of each line, for snapshots.
@@ -13,6 +15,7 @@
 //! docs/protocol.md describes the model for client authors.
 
 mod fields;
+pub mod invariants;
 pub mod model;
 pub mod names;
 mod queues;

@@ -38,8 +38,8 @@ pub fn line_of_channel<'a>(name: &'a str, protocol: &str) -> Option<&'a str> {
 /// placeholder, from `queueExtensionFormat` (`Local/{0}@from-queue/n`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueFormat {
-    prefix: heapless::String<64>,
-    suffix: heapless::String<64>,
+    prefix: heapless::String<{ crate::config::QUEUE_FORMAT_MAX }>,
+    suffix: heapless::String<{ crate::config::QUEUE_FORMAT_MAX }>,
     valid: bool,
 }
 

@@ -15,6 +15,7 @@ use super::table::{
     PARK_SPACE_MAX,
 };
 use crate::ami::Packet;
+use crate::config::QUEUE_FORMAT_MAX;
 use crate::json;
 use crate::limits;
 use heapless::{Deque, String, Vec};
@@ -29,7 +30,7 @@ pub struct TrackerOptions {
     pub protocol: String<16>,
     /// Queue member interface of a line, `{0}` (or `{line}`) standing for the
     /// line (config `queueExtensionFormat`, default `Local/{0}@from-queue/n`).
-    pub queue_extension_format: String<64>,
+    pub queue_extension_format: String<{ QUEUE_FORMAT_MAX }>,
     /// Also start an incoming call at `Newstate` Ringing of the line's
     /// channel, not only at `DialBegin` (config
     /// `sendRingStartedOnRingingState`, default true).
@@ -60,7 +61,8 @@ pub enum OptionsError {
     /// `protocol` is not `PJSIP/` or `SIP/` (or another `TECH/`, at most 16
     /// bytes, ending in `/`).
     Protocol,
-    /// `queueExtensionFormat` is longer than 64 bytes or has no `{0}`.
+    /// `queueExtensionFormat` is longer than [`QUEUE_FORMAT_MAX`] bytes or
+    /// has no `{0}`.
     QueueExtensionFormat,
     /// `packetInfoConfig` names more than 8 keys, or a key longer than 32
     /// bytes.
@@ -77,8 +79,11 @@ impl core::fmt::Display for OptionsError {
                  such as \"PJSIP/\" or \"SIP/\""
             }
             OptionsError::QueueExtensionFormat => {
-                "`queueExtensionFormat` must contain {0} where the line goes, \
-                 such as \"Local/{0}@from-queue/n\" (at most 64 bytes)"
+                return write!(
+                    f,
+                    "`queueExtensionFormat` must contain {{0}} where the line goes, \
+                     such as \"Local/{{0}}@from-queue/n\" (at most {QUEUE_FORMAT_MAX} bytes)"
+                );
             }
             OptionsError::PacketInfoConfig => {
                 "`packetInfoConfig` may name at most 8 AMI keys of at most 32 bytes each"
@@ -109,7 +114,8 @@ impl TrackerOptions {
             return Err(OptionsError::Protocol);
         }
         let format = queue_extension_format.trim();
-        if format.len() > 64 || !(format.contains("{0}") || format.contains("{line}")) {
+        if format.len() > QUEUE_FORMAT_MAX || !(format.contains("{0}") || format.contains("{line}"))
+        {
             return Err(OptionsError::QueueExtensionFormat);
         }
         let mut keys = Vec::new();
@@ -331,6 +337,8 @@ pub struct Tracker {
     resyncing: bool,
     epoch: u32,
     refusing: bool,
+    /// Hangups remembered in `recent` since the start.
+    remembered: u64,
     queues: QueueStates,
     stats: TrackerStats,
 }
@@ -351,6 +359,7 @@ impl Tracker {
             resyncing: false,
             epoch: 0,
             refusing: false,
+            remembered: 0,
             queues: QueueStates::default(),
             stats: TrackerStats::default(),
             opts,
@@ -588,6 +597,21 @@ impl Tracker {
         (!space.is_empty()).then_some(space)
     }
 
+    /// Whether the channel `uniqueid` hung up among the last
+    /// [`limits::RECENT_HANGUPS`] hangups, so that a late event for it is
+    /// ignored. Once forgotten, a late event that names it again is taken as
+    /// a new channel: its call may start again with the same call id.
+    pub fn remembers_hangup(&self, uniqueid: &str) -> bool {
+        self.recently_hung_up(uniqueid.trim())
+    }
+
+    /// How many hangups the tracker has remembered since it was made: a
+    /// hangup is forgotten once [`limits::RECENT_HANGUPS`] more have been
+    /// remembered after it (see [`Tracker::remembers_hangup`]).
+    pub fn hangups_remembered(&self) -> u64 {
+        self.remembered
+    }
+
     /// Starts a resync after a (re)login: the session then feeds every
     /// `CoreShowChannel` of a `CoreShowChannels` action through
     /// [`Tracker::handle`] and calls [`Tracker::end_resync`] on
@@ -794,6 +818,7 @@ impl Tracker {
     fn remember_hangup(&mut self, uid: &str) {
         self.recent[self.recent_at] = (hash(uid), fixed(uid));
         self.recent_at = (self.recent_at + 1) % self.recent.len();
+        self.remembered += 1;
     }
 
     fn capture_info(&mut self, slot: u32, p: &Packet<'_>) {
@@ -2356,6 +2381,36 @@ mod tests {
         assert_eq!(t.stats().channels_used, 0);
     }
 
+    /// Found by the `tracker` fuzz target: a late `Newstate` for a channel
+    /// whose call had finished started that call again once more than
+    /// `RECENT_HANGUPS` other channels had hung up since (the documented
+    /// limit); within the limit it never does.
+    #[test]
+    fn a_late_event_never_restarts_a_finished_call_while_its_hangup_is_remembered() {
+        let (mut t, _) = call_talking();
+        feed(&mut t, &(hangup("1.1", 16) + &hangup("1.2", 16)));
+        let others = |t: &mut Tracker, from: usize, n: usize| {
+            for i in from..from + n {
+                let uid = format!("9.{i}");
+                let name = format!("PJSIP/2000-{i:08x}");
+                feed(
+                    t,
+                    &(newchannel(&name, &uid, 4, "2000", "1") + &hangup(&uid, 16)),
+                );
+            }
+        };
+        others(&mut t, 0, limits::RECENT_HANGUPS - 2);
+        assert!(t.remembers_hangup("1.2"));
+        assert!(feed(&mut t, &state("1.2", 5)).is_empty());
+        others(&mut t, 100, 1);
+        assert!(!t.remembers_hangup("1.1"), "the oldest is forgotten first");
+        assert!(t.remembers_hangup("1.2"));
+        assert!(feed(&mut t, &state("1.2", 5)).is_empty());
+        others(&mut t, 200, 1);
+        assert!(!t.remembers_hangup("1.2"));
+        assert_eq!(t.hangups_remembered(), 2 + limits::RECENT_HANGUPS as u64);
+    }
+
     #[test]
     fn snapshot_replays_live_calls_of_one_line() {
         let (mut t, _) = call_talking();
@@ -2484,6 +2539,35 @@ mod tests {
         assert!(evs[1]
             .to_string()
             .contains(r#""info":{"Linkedid":"3.0","CRMID":"42"}"#));
+    }
+
+    /// Found by the `config` fuzz target: check-config accepted a
+    /// `queueExtensionFormat` of up to 96 bytes, the tracker refused more
+    /// than 64, so such a config passed its check and then the bridge would
+    /// not start.
+    #[test]
+    fn a_queue_format_as_long_as_the_config_allows_is_taken_whole() {
+        let prefix = "Local/".to_string() + &"q".repeat(QUEUE_FORMAT_MAX - 40);
+        let format = format!(
+            "{prefix}{{line}}@{}/n",
+            "c".repeat(QUEUE_FORMAT_MAX - prefix.len() - 9)
+        );
+        assert_eq!(format.len(), QUEUE_FORMAT_MAX);
+        let o = TrackerOptions::new("PJSIP/", &format, true, &[], 64).unwrap();
+        assert_eq!(o.queue_extension_format.as_str(), format);
+        let member = format.replace("{line}", "1000");
+        assert_eq!(
+            QueueFormat::parse(&o.queue_extension_format).line_of(&member),
+            Some("1000")
+        );
+        let longer = format.replace("{line}", "{line}x");
+        assert_eq!(
+            TrackerOptions::new("PJSIP/", &longer, true, &[], 64),
+            Err(OptionsError::QueueExtensionFormat)
+        );
+        assert!(OptionsError::QueueExtensionFormat
+            .to_string()
+            .contains("at most 96 bytes"));
     }
 
     #[test]

@@ -355,7 +355,11 @@ pub(super) fn user(raw: RawUser, path: &KeyPath) -> Result<User, ConfigError> {
             "an empty token: give a long random one (e.g. `openssl rand -hex 16`)",
         ));
     }
-    if token.len() >= 7 && token[..7].eq_ignore_ascii_case("replace") {
+    if token
+        .as_bytes()
+        .get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"replace"))
+    {
         return Err(invalid(
             token_s,
             "still the example's placeholder: put a long random token here \

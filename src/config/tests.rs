@@ -812,6 +812,20 @@ mod users {
         );
     }
 
+    /// Found by the `config` fuzz target: a token with a multi-byte
+    /// character across its 7th byte panicked in the placeholder check.
+    #[test]
+    fn a_token_with_a_non_ascii_character_is_refused_not_a_panic() {
+        assert_message(
+            &with_users(&[user("1", "012345\u{feff}6789abcdef-tok")]),
+            &["users[0].token", "letters, digits"],
+        );
+        assert_message(
+            &with_users(&[user("1", "replac\u{e9}-0123456789abcdef")]),
+            &["users[0].token", "letters, digits"],
+        );
+    }
+
     #[test]
     fn a_short_token_is_refused_live_and_a_warning_in_replay() {
         let m = message(&with_users(&[user("1", "short")]));
