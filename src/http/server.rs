@@ -26,8 +26,11 @@ pub struct Answer {
     pub status: u16,
     /// Content type of the body.
     pub content_type: &'static str,
-    /// The body.
+    /// The body. Its length is always announced; it is not sent when
+    /// `head_only`.
     pub body: String,
+    /// The request was `HEAD`: status and headers only (RFC 9110 9.3.2).
+    pub head_only: bool,
 }
 
 /// Decides the answer to a request head (pure: no socket, no clock).
@@ -39,6 +42,7 @@ pub fn answer(head: &[u8], health: &dyn Fn() -> Health) -> Option<Answer> {
         status,
         content_type: "text/plain",
         body: body.into(),
+        head_only: false,
     };
     match req.parse(head) {
         Ok(httparse::Status::Partial) => None,
@@ -50,6 +54,7 @@ pub fn answer(head: &[u8], health: &dyn Fn() -> Health) -> Option<Answer> {
             if req.method != Some("GET") && req.method != Some("HEAD") {
                 return Some(text(405, "only GET\n"));
             }
+            let head_only = req.method == Some("HEAD");
             let h = health();
             let mut body = String::new();
             match path {
@@ -62,6 +67,7 @@ pub fn answer(head: &[u8], health: &dyn Fn() -> Health) -> Option<Answer> {
                         status,
                         content_type: "application/json",
                         body,
+                        head_only,
                     })
                 }
                 "/metrics" => {
@@ -70,9 +76,13 @@ pub fn answer(head: &[u8], health: &dyn Fn() -> Health) -> Option<Answer> {
                         status: 200,
                         content_type: "text/plain; version=0.0.4",
                         body,
+                        head_only,
                     })
                 }
-                _ => Some(text(404, "not found: try /health or /metrics\n")),
+                _ => Some(Answer {
+                    head_only,
+                    ..text(404, "not found: try /health or /metrics\n")
+                }),
             }
         }
     }
@@ -136,6 +146,7 @@ async fn handle(mut stream: TcpStream, health: &dyn Fn() -> Health) -> bool {
                     status: 431,
                     content_type: "text/plain",
                     body: "request too large\n".into(),
+                    head_only: false,
                 });
             }
             match stream.read(&mut buf[len..]).await {
@@ -163,7 +174,9 @@ async fn handle(mut stream: TcpStream, health: &dyn Fn() -> Health) -> bool {
     );
     let ok = a.status != 431;
     let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(a.body.as_bytes()).await;
+    if !a.head_only {
+        let _ = stream.write_all(a.body.as_bytes()).await;
+    }
     let _ = stream.close().await;
     ok
 }
@@ -185,6 +198,19 @@ mod tests {
         assert!(a.body.starts_with("{\"status\":\"ok\""));
         let a = answer(b"GET /health?x=1 HTTP/1.0\r\n\r\n", &Health::default).unwrap();
         assert_eq!(a.status, 503);
+    }
+
+    #[test]
+    fn head_gets_the_headers_of_get_without_the_body() {
+        let get = answer(b"GET /health HTTP/1.1\r\n\r\n", &up).unwrap();
+        let head = answer(b"HEAD /health HTTP/1.1\r\n\r\n", &up).unwrap();
+        assert!(head.head_only && !get.head_only);
+        assert_eq!((head.status, head.body.len()), (get.status, get.body.len()));
+        assert!(
+            answer(b"HEAD /nope HTTP/1.1\r\n\r\n", &up)
+                .unwrap()
+                .head_only
+        );
     }
 
     #[test]
