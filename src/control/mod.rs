@@ -631,13 +631,16 @@ impl ws::Backend for Control {
         Box::pin(async move {
             self.state.borrow_mut().stats.commands += 1;
             let result = self.run(user, &cmd).await;
-            let target = cmd.call().map_or("", |c| c.as_str());
+            // "hangup 1795.12" for a command on a call, "call" otherwise.
+            let what = match cmd.call() {
+                Some(c) => format!("{} {c}", cmd.op()),
+                None => cmd.op().to_string(),
+            };
             match &result {
                 Ok(done) => log::info!(
-                    "user '{}' (line {}): {} {target} done{}",
+                    "user '{}' (line {}): {what} done{}",
                     user.name,
                     user.line,
-                    cmd.op(),
                     done.call
                         .as_ref()
                         .map_or(String::new(), |c| format!(", call {c}"))
@@ -645,10 +648,9 @@ impl ws::Backend for Control {
                 Err(e) => {
                     self.state.borrow_mut().stats.errors += 1;
                     log::info!(
-                        "user '{}' (line {}): {} {target} refused: {e}",
+                        "user '{}' (line {}): {what} refused: {e}",
                         user.name,
-                        user.line,
-                        cmd.op()
+                        user.line
                     );
                 }
             }
