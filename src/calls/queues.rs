@@ -20,17 +20,6 @@ pub(crate) struct Membership {
     pub reason: Name,
 }
 
-/// What [`QueueStates::set`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Change {
-    /// New or different from what was known.
-    Changed,
-    /// Known already, with this state and reason.
-    Same,
-    /// Not remembered: [`QUEUE_STATES`] memberships are known already.
-    Full,
-}
-
 /// The memberships, at most [`QUEUE_STATES`]; grows only up to that.
 #[derive(Debug, Default)]
 pub(crate) struct QueueStates {
@@ -40,44 +29,36 @@ pub(crate) struct QueueStates {
 
 impl QueueStates {
     /// Records the state of `line` in `queue`. An unpause for all queues
-    /// (empty `queue`) also settles every known membership of the line.
-    pub fn set(&mut self, line: &str, queue: &str, paused: bool, reason: &str) -> Change {
+    /// (empty `queue`) also settles every known membership of the line. A
+    /// new membership when [`QUEUE_STATES`] are known is not remembered,
+    /// only counted ([`QueueStates::refused`]).
+    pub fn set(&mut self, line: &str, queue: &str, paused: bool, reason: &str) {
+        let settle = |m: &mut Membership| {
+            m.paused = paused;
+            m.reason = fixed(reason);
+        };
         if queue.is_empty() {
-            let mut changed = false;
-            for m in self.known.iter_mut().filter(|m| m.line == line) {
-                if m.paused != paused || m.reason != reason {
-                    m.paused = paused;
-                    m.reason = fixed(reason);
-                    changed = true;
-                }
-            }
-            if changed {
-                return Change::Changed;
-            }
+            self.known
+                .iter_mut()
+                .filter(|m| m.line == line)
+                .for_each(settle);
         }
         if let Some(m) = self
             .known
             .iter_mut()
             .find(|m| m.line == line && m.queue == queue)
         {
-            if m.paused == paused && m.reason == reason {
-                return Change::Same;
-            }
-            m.paused = paused;
-            m.reason = fixed(reason);
-            return Change::Changed;
-        }
-        if self.known.len() >= QUEUE_STATES {
+            settle(m);
+        } else if self.known.len() >= QUEUE_STATES {
             self.refused += 1;
-            return Change::Full;
+        } else {
+            self.known.push(Membership {
+                line: fixed(line),
+                queue: fixed(queue),
+                paused,
+                reason: fixed(reason),
+            });
         }
-        self.known.push(Membership {
-            line: fixed(line),
-            queue: fixed(queue),
-            paused,
-            reason: fixed(reason),
-        });
-        Change::Changed
     }
 
     /// Forgets `line` in `queue` (the member was removed).
@@ -105,15 +86,26 @@ impl QueueStates {
 mod tests {
     use super::*;
 
+    fn state(q: &QueueStates, line: &str) -> Vec<(String, bool, String)> {
+        q.of(line)
+            .map(|m| (m.queue.to_string(), m.paused, m.reason.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn a_change_is_reported_once() {
+    fn the_last_state_of_a_membership_is_kept_once() {
         let mut q = QueueStates::default();
-        assert_eq!(q.set("1006", "support", true, "Lunch"), Change::Changed);
-        assert_eq!(q.set("1006", "support", true, "Lunch"), Change::Same);
-        assert_eq!(q.set("1006", "support", false, ""), Change::Changed);
-        let of: Vec<_> = q.of("1006").collect();
-        assert_eq!(of.len(), 1);
-        assert!(!of[0].paused);
+        q.set("1006", "support", true, "Lunch");
+        q.set("1006", "support", true, "Lunch");
+        assert_eq!(
+            state(&q, "1006"),
+            [("support".into(), true, "Lunch".into())]
+        );
+        q.set("1006", "support", false, "");
+        assert_eq!(
+            state(&q, "1006"),
+            [("support".into(), false, String::new())]
+        );
     }
 
     #[test]
@@ -122,7 +114,7 @@ mod tests {
         q.set("1006", "support", true, "Break");
         q.set("1006", "sales", true, "Break");
         q.set("1002", "sales", true, "Break");
-        assert_eq!(q.set("1006", "", false, ""), Change::Changed);
+        q.set("1006", "", false, "");
         assert!(q.of("1006").all(|m| !m.paused));
         assert!(q.of("1002").all(|m| m.paused));
     }
@@ -131,14 +123,17 @@ mod tests {
     fn a_full_table_refuses_new_memberships_and_counts_them() {
         let mut q = QueueStates::default();
         for i in 0..QUEUE_STATES {
-            assert_eq!(q.set(&i.to_string(), "q", false, ""), Change::Changed);
+            q.set(&i.to_string(), "q", false, "");
         }
-        assert_eq!(q.set("new", "q", true, ""), Change::Full);
+        q.set("new", "q", true, "");
         assert_eq!(q.refused(), 1);
+        assert_eq!(q.of("new").count(), 0);
         // Known ones still change.
-        assert_eq!(q.set("0", "q", true, "x"), Change::Changed);
+        q.set("0", "q", true, "x");
+        assert_eq!(state(&q, "0"), [("q".into(), true, "x".into())]);
         q.remove("0", "q");
         assert_eq!(q.of("0").count(), 0);
-        assert_eq!(q.set("new", "q", true, ""), Change::Changed);
+        q.set("new", "q", true, "");
+        assert_eq!(q.of("new").count(), 1);
     }
 }

@@ -9,7 +9,7 @@ use super::model::{
     Reason, TransferKind,
 };
 use super::names::{self, QueueFormat};
-use super::queues::{Change, QueueStates};
+use super::queues::QueueStates;
 use super::table::{
     hash, BridgeId, BridgeKind, BridgeTable, ChanName, ChanTable, DialStatus, Phase, NONE,
     PARK_SPACE_MAX,
@@ -378,6 +378,7 @@ impl Tracker {
             channels_capacity: self.chans.capacity() as u64,
             bridges_used: self.bridges.used() as u64,
             bridges_capacity: self.bridges.capacity() as u64,
+            queue_states_dropped: self.queues.refused(),
             ..self.stats
         }
     }
@@ -1651,9 +1652,7 @@ impl Tracker {
         };
         let reason = clean(f.pausedreason.or(f.reason).unwrap_or(""));
         let queue = clean(f.queue.unwrap_or(""));
-        if self.queues.set(line, queue, paused, reason) == Change::Full {
-            self.stats.queue_states_dropped = self.queues.refused();
-        }
+        self.queues.set(line, queue, paused, reason);
         if !announce {
             return;
         }
