@@ -3,7 +3,7 @@
 //! says what every line's clients must receive and which packet caused it.
 
 use ctibridge::ami::codec::decode_all;
-use ctibridge::ami::{Decoder, Item, Kind, Limits};
+use ctibridge::ami::{Item, Kind, Limits};
 use ctibridge::calls::{CallEvent, Tracker, TrackerOptions};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -248,11 +248,10 @@ pub struct Oracle {
     pub refused: u64,
 }
 
-/// Runs the tracker over `stream` (in pieces the size of a socket read)
+/// Runs the tracker over `stream` (decoded as the bridge decodes it)
 /// and keeps the frames of `lines` (all lines when `None`).
 pub fn oracle(stream: &Stream, opts: &TrackerOptions, lines: Option<&[String]>) -> Oracle {
     let mut tracker = Tracker::new(opts.clone());
-    let mut dec = Decoder::new(Limits::default());
     let mut by_line: HashMap<String, Expected> = HashMap::new();
     if let Some(ls) = lines {
         for l in ls {
@@ -264,42 +263,30 @@ pub fn oracle(stream: &Stream, opts: &TrackerOptions, lines: Option<&[String]>) 
     let mut total = 0u64;
     let mut peak = 0u64;
     let mut frame = String::new();
-    let mut rest = &stream.bytes[..];
-    loop {
-        let n = dec.feed(rest);
-        rest = &rest[n..];
-        if rest.is_empty() {
-            dec.finish();
-        }
-        while let Some(item) = dec.next_item() {
-            if let Item::Packet(p) = item {
-                tracker.handle(&p, &mut events);
-                for e in events.drain(..) {
-                    total += 1;
-                    let want = match lines {
-                        None => true,
-                        Some(_) => by_line.contains_key(e.line()),
-                    };
-                    if want {
-                        frame.clear();
-                        let _ = e.write_json(&mut frame);
-                        by_line
-                            .entry(e.line().to_string())
-                            .or_default()
-                            .frames
-                            .push((index, frame.as_str().into()));
-                    }
-                }
-                index += 1;
-                if index.is_multiple_of(64) {
-                    peak = peak.max(tracker.stats().channels_used);
-                }
+    let decoded = decode_all(&stream.bytes, Limits::default(), |item| {
+        let Item::Packet(p) = item else {
+            return Ok::<(), std::convert::Infallible>(());
+        };
+        tracker.handle(&p, &mut events);
+        for e in events.drain(..) {
+            total += 1;
+            if lines.is_none() || by_line.contains_key(e.line()) {
+                frame.clear();
+                let _ = e.write_json(&mut frame);
+                by_line
+                    .entry(e.line().to_string())
+                    .or_default()
+                    .frames
+                    .push((index, frame.as_str().into()));
             }
         }
-        if rest.is_empty() {
-            break;
+        index += 1;
+        if index.is_multiple_of(64) {
+            peak = peak.max(tracker.stats().channels_used);
         }
-    }
+        Ok(())
+    });
+    let Ok(_) = decoded;
     assert_eq!(
         index as usize,
         stream.ends.len(),
